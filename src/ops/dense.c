@@ -1,0 +1,96 @@
+/* dense.c - fully connected layer y = sw * x W^T + sb * b.
+ * x: (B, IN), W: (OUT, IN), b: (OUT), y: (B, OUT).
+ * sw, sb are the parametrization multipliers (standard: 1, 1; NTK: sigma_w/sqrt(IN), sigma_b;
+ * Jacot et al. 2018). The weight gradient GEMM accumulates straight into the flat gradient
+ * block (beta = 1), BLAS transpose flags avoid explicit transposes.
+ *   backward: dx += sw dy W,  dW += sw dy^T x,  db += sb sum_rows dy
+ *   jvp:      ty  = sw (tx W^T + x tW^T) + sb tb */
+#include <stdio.h>
+
+#include "op.h"
+#include "suri/linalg.h"
+
+static suri_status dense_shape(int n_in, const suri_shape *const *in, const suri_op_attr *a,
+                               suri_shape *out) {
+  (void)a;
+  const suri_shape *x = in[0], *W = in[1];
+  char sx[96], sw[96];
+  suri_shape_str(x, sx, sizeof sx);
+  suri_shape_str(W, sw, sizeof sw);
+  if (x->rank != 2 || !x->batched)
+    return suri_fail(SURI_ERR_SHAPE, "dense: input must be (B, IN), got %s", sx);
+  if (W->rank != 2 || W->batched || W->dim[1] != x->dim[1])
+    return suri_fail(SURI_ERR_SHAPE, "dense: weight %s does not match input %s (need (OUT, %lld))",
+                     sw, sx, (long long)x->dim[1]);
+  if (n_in == 3) {
+    const suri_shape *b = in[2];
+    char sb[96];
+    suri_shape_str(b, sb, sizeof sb);
+    if (b->rank != 1 || b->batched || b->dim[0] != W->dim[0])
+      return suri_fail(SURI_ERR_SHAPE, "dense: bias %s does not match weight %s (need (%lld))",
+                       sb, sw, (long long)W->dim[0]);
+  }
+  out->rank = 2;
+  out->batched = 1;
+  out->dim[0] = x->dim[0];
+  out->dim[1] = W->dim[0];
+  return SURI_OK;
+}
+
+static void add_bias_rows(int64_t B, int64_t O, suri_real *y, const suri_real *b, suri_real sb) {
+  for (int64_t i = 0; i < B; i++) {
+    suri_real *yi = y + i * O;
+#pragma omp simd
+    for (int64_t j = 0; j < O; j++) yi[j] += sb * b[j];
+  }
+}
+
+static void dense_forward(const suri_op_ctx *c) {
+  int64_t B = c->in_shape[0]->dim[0], I = c->in_shape[0]->dim[1], O = c->in_shape[1]->dim[0];
+  suri_real sw = (suri_real)c->attr->f[0], sb = (suri_real)c->attr->f[1];
+  suri_gemm(0, 1, B, O, I, sw, c->in[0], I, c->in[1], I, 0, c->out, O);
+  if (c->n_in == 3) add_bias_rows(B, O, c->out, c->in[2], sb);
+}
+
+static void dense_backward(const suri_op_ctx *c) {
+  int64_t B = c->in_shape[0]->dim[0], I = c->in_shape[0]->dim[1], O = c->in_shape[1]->dim[0];
+  suri_real sw = (suri_real)c->attr->f[0], sb = (suri_real)c->attr->f[1];
+  const suri_real *dy = c->out_grad;
+  if (c->in_grad[0]) suri_gemm(0, 0, B, I, O, sw, dy, O, c->in[1], I, 1, c->in_grad[0], I);
+  if (c->in_grad[1]) suri_gemm(1, 0, O, I, B, sw, dy, O, c->in[0], I, 1, c->in_grad[1], I);
+  if (c->n_in == 3 && c->in_grad[2]) {
+    suri_real *db = c->in_grad[2];
+    for (int64_t i = 0; i < B; i++) {
+      const suri_real *dyi = dy + i * O;
+#pragma omp simd
+      for (int64_t j = 0; j < O; j++) db[j] += sb * dyi[j];
+    }
+  }
+}
+
+static void dense_jvp(const suri_op_ctx *c) {
+  int64_t B = c->in_shape[0]->dim[0], I = c->in_shape[0]->dim[1], O = c->in_shape[1]->dim[0];
+  suri_real sw = (suri_real)c->attr->f[0], sb = (suri_real)c->attr->f[1];
+  suri_real beta = 0;
+  if (c->in_tan[0]) {
+    suri_gemm(0, 1, B, O, I, sw, c->in_tan[0], I, c->in[1], I, 0, c->out_tan, O);
+    beta = 1;
+  }
+  if (c->in_tan[1]) {
+    suri_gemm(0, 1, B, O, I, sw, c->in[0], I, c->in_tan[1], I, beta, c->out_tan, O);
+    beta = 1;
+  }
+  if (beta == 0)
+    for (int64_t k = 0; k < B * O; k++) c->out_tan[k] = 0;
+  if (c->n_in == 3 && c->in_tan[2]) add_bias_rows(B, O, c->out_tan, c->in_tan[2], sb);
+}
+
+const suri_op_def suri_op_dense_def = {
+    .name = "dense",
+    .min_in = 2,
+    .max_in = 3,
+    .shape = dense_shape,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .jvp = dense_jvp,
+};

@@ -1,0 +1,76 @@
+/* op.h - the op interface (private): every op is a const suri_op_def with a shape function,
+ * forward, backward (accumulating) and jvp, plus an optional persistent scratch size.
+ *
+ * Conventions for kernels:
+ * - Shapes in the context are the live shapes (batched dim[0] = current batch).
+ * - forward writes out[] completely (never accumulates).
+ * - backward ADDS dL/d(input) into in_grad[i]; in_grad[i] == NULL means input i needs no
+ *   gradient: skip that work.
+ * - jvp writes out_tan completely; in_tan[i] == NULL means the tangent of input i is zero.
+ *   jvp is only called when at least one in_tan is non-NULL.
+ * - scratch is per-node memory that persists from forward to backward/jvp (saved masks,
+ *   batch statistics); its size (bytes) comes from scratch() for the max-batch shapes.
+ * - No allocation, no printing. Loops over more than ~32k elements may use OpenMP.
+ */
+#ifndef SURI_OP_H
+#define SURI_OP_H
+
+#include "suri/graph.h"
+
+typedef struct suri_op_ctx {
+  int n_in;
+  const suri_shape *in_shape[SURI_MAX_INPUTS];
+  const suri_real *in[SURI_MAX_INPUTS];       /* input values (NULL for int32 inputs) */
+  const int32_t *in_i32[SURI_MAX_INPUTS];     /* int32 inputs (labels), else NULL */
+  suri_real *in_state[SURI_MAX_INPUTS];       /* writable view of state inputs, else NULL */
+  suri_real *in_grad[SURI_MAX_INPUTS];        /* accumulate here; NULL = not needed */
+  const suri_real *in_tan[SURI_MAX_INPUTS];   /* NULL = zero tangent */
+  const suri_shape *out_shape;
+  suri_real *out;
+  const suri_real *out_grad;
+  suri_real *out_tan;
+  void *scratch;
+  const suri_op_attr *attr;
+  int training;
+  int64_t batch;
+  const suri_rng *rng;   /* dropout stream */
+  uint64_t rng_index;    /* first random index for this node in this forward pass */
+} suri_op_ctx;
+
+typedef struct suri_op_def {
+  const char *name;
+  int min_in, max_in;
+  /* Infers the output shape from input shapes (max batch). Returns SURI_ERR_SHAPE with a
+   * message naming the op and both shapes on mismatch. */
+  suri_status (*shape)(int n_in, const suri_shape *const *in, const suri_op_attr *a,
+                       suri_shape *out);
+  /* Persistent scratch bytes for max-batch shapes (NULL = none). */
+  size_t (*scratch)(int n_in, const suri_shape *const *in, const suri_shape *out,
+                    const suri_op_attr *a);
+  void (*forward)(const suri_op_ctx *c);
+  void (*backward)(const suri_op_ctx *c);
+  void (*jvp)(const suri_op_ctx *c);
+  /* Which inputs carry no gradient by nature (bit i set: labels, state). */
+  unsigned no_grad_mask;
+} suri_op_def;
+
+/* The table, indexed by suri_op_kind; checked complete in ops/table.c. */
+extern const suri_op_def *const suri_op_table[SURI_OP_COUNT];
+
+/* Per-family definitions (one file each). */
+extern const suri_op_def suri_op_dense_def;
+extern const suri_op_def suri_op_add_def, suri_op_sub_def, suri_op_mul_def, suri_op_scale_def,
+    suri_op_bias_add_def;
+extern const suri_op_def suri_op_relu_def, suri_op_leaky_relu_def, suri_op_tanh_def,
+    suri_op_sigmoid_def, suri_op_gelu_def, suri_op_erf_def, suri_op_softplus_def,
+    suri_op_identity_def;
+extern const suri_op_def suri_op_sum_def, suri_op_mean_def, suri_op_reshape_def;
+extern const suri_op_def suri_op_batch_norm_def, suri_op_layer_norm_def, suri_op_dropout_def;
+extern const suri_op_def suri_op_softmax_ce_def, suri_op_mse_def, suri_op_logistic_def;
+
+/* Shape helpers shared by op files. */
+suri_status suri_shape_same(const char *op, const suri_shape *a, const suri_shape *b);
+/* Threshold (elements) below which element-wise loops stay single-threaded. */
+#define SURI_OMP_MIN 32768
+
+#endif
