@@ -50,7 +50,7 @@ typedef struct suri_shape {
 
 /* Number of elements (product of dims; 1 for a scalar). */
 int64_t suri_shape_numel(const suri_shape *s);
-/* Writes "(B=128, 784)" style text into buf. */
+/* Writes "(B, 784)" style text into buf (B marks the batch dimension). */
 void suri_shape_str(const suri_shape *s, char *buf, size_t n);
 
 typedef enum suri_op_kind {
@@ -163,6 +163,7 @@ suri_status suri_graph_set_batch(suri_graph *g, int64_t b);
 int64_t suri_graph_batch(const suri_graph *g);
 /* Training mode (dropout active, batch norm uses and updates batch statistics). Default 1. */
 void suri_graph_set_training(suri_graph *g, int training);
+int suri_graph_training(const suri_graph *g);
 
 /* Dropout randomness: stream and a call counter advanced by each training forward pass. */
 void suri_graph_set_rng(suri_graph *g, suri_rng rng);

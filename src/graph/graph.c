@@ -21,8 +21,8 @@ void suri_shape_str(const suri_shape *s, char *buf, size_t n) {
   size_t k = 0;
   k += (size_t)snprintf(buf + k, n > k ? n - k : 0, "(");
   for (int i = 0; i < s->rank && k < n; i++) {
-    k += (size_t)snprintf(buf + k, n - k, "%s%s%lld", i ? ", " : "",
-                          (i == 0 && s->batched) ? "B=" : "", (long long)s->dim[i]);
+    if (i == 0 && s->batched) k += (size_t)snprintf(buf + k, n - k, "B");
+    else k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)s->dim[i]);
   }
   if (k < n) snprintf(buf + k, n - k, ")");
 }

@@ -38,6 +38,7 @@ suri_status suri_graph_set_batch(suri_graph *g, int64_t b) {
 
 int64_t suri_graph_batch(const suri_graph *g) { return g->batch; }
 void suri_graph_set_training(suri_graph *g, int training) { g->training = training != 0; }
+int suri_graph_training(const suri_graph *g) { return g->training; }
 void suri_graph_set_rng(suri_graph *g, suri_rng rng) { g->rng = rng; }
 uint64_t suri_graph_rng_calls(const suri_graph *g) { return g->rng_calls; }
 void suri_graph_set_rng_calls(suri_graph *g, uint64_t calls) { g->rng_calls = calls; }

@@ -140,8 +140,9 @@ suri_status suri_model_new(const suri_model_spec *spec, int64_t max_batch, suri_
   m->grads = suri_calloc(m->nparam ? m->nparam : 1, sizeof(suri_real));
   m->state = suri_calloc(m->nstate ? m->nstate : 1, sizeof(suri_real));
   if (!m->params || !m->grads || !m->state) {
+    size_t np = m->nparam;
     suri_model_free(m);
-    return suri_fail(SURI_ERR_NOMEM, "model: cannot allocate %zu parameters", m->nparam);
+    return suri_fail(SURI_ERR_NOMEM, "model: cannot allocate %zu parameters", np);
   }
   for (int i = 0; i < m->n_tensors; i++) {
     m->tensors[i].offset = suri_graph_param_offset(m->g, m->tensor_nodes[i]);

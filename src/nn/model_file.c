@@ -52,11 +52,7 @@ static suri_status load_tensors(suri_model *m, const suri_safetensors *st, const
       return suri_fail(SURI_ERR_FORMAT, "%s: tensor '%s' is missing (the model spec needs it)",
                        path, t->name);
     suri_status s = suri_st_get_real(st, t->name, t->rank, t->dim, p, 1);
-    if (s) {
-      char msg[768];
-      snprintf(msg, sizeof msg, "%s", suri_last_error());
-      return suri_fail(s, "%s: %s", path, msg);
-    }
+    if (s) return s; /* the message already names the file and the tensor */
   }
   return SURI_OK;
 }

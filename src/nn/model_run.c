@@ -38,18 +38,19 @@ suri_status suri_model_loss_grad(suri_model *m, double *loss) {
 suri_status suri_model_predict(suri_model *m, int64_t n, const suri_real *x, suri_real *out) {
   int64_t B = suri_graph_max_batch(m->g);
   int64_t in = m->spec.width[0], ow = m->spec.width[m->spec.n_widths - 1];
+  int was_training = suri_graph_training(m->g);
   suri_graph_set_training(m->g, 0);
   for (int64_t i = 0; i < n; i += B) {
     int64_t b = n - i < B ? n - i : B;
     suri_status st = suri_model_set_batch(m, b, x + i * in, NULL, NULL);
     if (!st) st = suri_graph_forward(m->g);
     if (st) {
-      suri_graph_set_training(m->g, 1);
+      suri_graph_set_training(m->g, was_training);
       return st;
     }
     memcpy(out + i * ow, suri_graph_value(m->g, m->out), (size_t)(b * ow) * sizeof(suri_real));
   }
-  suri_graph_set_training(m->g, 1);
+  suri_graph_set_training(m->g, was_training);
   return SURI_OK;
 }
 
@@ -74,6 +75,11 @@ suri_status suri_model_evaluate(suri_model *m, int64_t n, const suri_real *x,
   int64_t correct = 0;
   suri_status st = SURI_OK;
   if (n <= 0) return suri_fail(SURI_ERR_ARG, "evaluate: empty data set");
+  if (m->spec.loss == SURI_LOSS_CE && !labels)
+    return suri_fail(SURI_ERR_ARG, "evaluate: loss=ce needs class labels");
+  if (m->spec.loss != SURI_LOSS_CE && !targets)
+    return suri_fail(SURI_ERR_ARG, "evaluate: loss=%s needs targets", suri_loss_name(m->spec.loss));
+  int was_training = suri_graph_training(m->g);
   suri_graph_set_training(m->g, 0);
   for (int64_t i = 0; i < n && !st; i += B) {
     int64_t b = n - i < B ? n - i : B;
@@ -87,7 +93,7 @@ suri_status suri_model_evaluate(suri_model *m, int64_t n, const suri_real *x,
     else if (m->spec.loss == SURI_LOSS_LOGISTIC)
       for (int64_t k = 0; k < b; k++) correct += (o[k] > 0) == (targets[i + k] > 0.5);
   }
-  suri_graph_set_training(m->g, 1);
+  suri_graph_set_training(m->g, was_training);
   if (st) return st;
   *loss = total / (double)n;
   *accuracy = m->spec.loss == SURI_LOSS_MSE ? NAN : (double)correct / (double)n;

@@ -45,9 +45,9 @@ static suri_status parse_widths(const char *s, suri_model_spec *out) {
   out->n_widths = 0;
   const char *p = s;
   for (;;) {
-    char *end;
+    char *end = (char *)p;
     errno = 0;
-    long long w = strtoll(p, &end, 10);
+    long long w = (*p >= '0' && *p <= '9') ? strtoll(p, &end, 10) : 0;
     if (end == p || errno || w < 1 || w > 1000000)
       return suri_fail(SURI_ERR_ARG, "model spec: layer width '%.*s' must be an integer in "
                        "1..1000000 (widths are written IN-H1-...-OUT)", (int)strcspn(p, "-,"), p);
@@ -115,13 +115,18 @@ suri_status suri_model_spec_parse(const char *text, suri_model_spec *out) {
   s.bn_eps = 1e-5;
   s.bn_momentum = 0.1;
   s.ln_eps = 1e-5;
-  char *save = NULL, *tok = strtok_r(buf, ",", &save);
-  if (!tok) return suri_fail(SURI_ERR_ARG, "model spec '%s': no layer widths", text);
+  char *tok = buf, *comma = strchr(tok, ',');
+  if (comma) *comma = '\0';
+  if (!*tok) return suri_fail(SURI_ERR_ARG, "model spec '%s': no layer widths", text);
   suri_status st = parse_widths(tok, &s);
   if (st) return st;
   int sw_set = 0, sb_set = 0;
-  while ((tok = strtok_r(NULL, ",", &save)))
+  while (comma) {
+    tok = comma + 1;
+    if ((comma = strchr(tok, ','))) *comma = '\0';
+    if (!*tok) return suri_fail(SURI_ERR_ARG, "model spec '%s': empty option (two commas?)", text);
     if ((st = parse_option(tok, &s, &sw_set, &sb_set))) return st;
+  }
   double dw, db;
   default_variances(s.act, &dw, &db);
   if (!sw_set) s.sw2 = dw;
@@ -139,13 +144,25 @@ suri_status suri_model_spec_parse(const char *text, suri_model_spec *out) {
   return SURI_OK;
 }
 
+/* Shortest decimal text that reads back to exactly v (so saved specs rebuild identical scales). */
+static void exact_num(double v, char *out, size_t n) {
+  for (int prec = 6; prec <= 17; prec++) {
+    snprintf(out, n, "%.*g", prec, v);
+    if (strtod(out, NULL) == v) return;
+  }
+}
+
 void suri_model_spec_format(const suri_model_spec *s, char *buf, size_t n) {
+  char sw[32], sb[32], dr[32];
+  exact_num(s->sw2, sw, sizeof sw);
+  exact_num(s->sb2, sb, sizeof sb);
+  exact_num(s->dropout, dr, sizeof dr);
   size_t k = (size_t)snprintf(buf, n, "mlp:");
   for (int i = 0; i < s->n_widths && k < n; i++)
     k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? "-" : "", (long long)s->width[i]);
   if (k < n)
-    k += (size_t)snprintf(buf + k, n - k, ",act=%s,norm=%s,param=%s,sw2=%g,sb2=%g,loss=%s",
+    k += (size_t)snprintf(buf + k, n - k, ",act=%s,norm=%s,param=%s,sw2=%s,sb2=%s,loss=%s",
                           suri_act_name(s->act), suri_norm_name(s->norm),
-                          suri_param_name(s->param), s->sw2, s->sb2, suri_loss_name(s->loss));
-  if (k < n && s->dropout > 0) snprintf(buf + k, n - k, ",dropout=%g", s->dropout);
+                          suri_param_name(s->param), sw, sb, suri_loss_name(s->loss));
+  if (k < n && s->dropout > 0) snprintf(buf + k, n - k, ",dropout=%s", dr);
 }
