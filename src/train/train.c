@@ -1,0 +1,328 @@
+/* train.c - the minibatch training loop. Batch order for epoch e is a permutation drawn from
+ * (seed, e) alone, so a run resumed at step s continues exactly where it stopped; the step
+ * itself is forward -> backward -> optimizer update on the flat blocks, with no allocation.
+ * Metrics go to a JSON-lines file and to the caller's callback; the library never prints. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "train_internal.h"
+
+suri_train_config suri_train_defaults(void) {
+  suri_train_config c;
+  memset(&c, 0, sizeof c);
+  c.optim = "sgd";
+  c.lr = 0.1;
+  c.momentum = -1;
+  c.beta1 = 0.9;
+  c.beta2 = 0.999;
+  c.eps = 1e-8;
+  c.weight_decay = -1;
+  c.schedule = "constant";
+  c.batch = 128;
+  c.epochs = 10;
+  c.seed = 1;
+  c.log_every = 50;
+  return c;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+suri_status suri_train_check_data(const suri_model *m, const suri_dataset *d, const char *what) {
+  const suri_model_spec *s = suri_model_get_spec(m);
+  int64_t in = s->width[0], out = s->width[s->n_widths - 1];
+  if (d->n < 1) return suri_fail(SURI_ERR_ARG, "%s data '%s' has no samples", what, d->name);
+  if (d->dim != in)
+    return suri_fail(SURI_ERR_ARG, "%s data '%s' has %lld features but the model's input width "
+                     "is %lld", what, d->name, (long long)d->dim, (long long)in);
+  if (s->loss == SURI_LOSS_CE) {
+    if (!d->y || d->classes < 1)
+      return suri_fail(SURI_ERR_ARG, "%s data '%s' has no class labels but the model uses "
+                       "loss=ce", what, d->name);
+    if (d->classes > out)
+      return suri_fail(SURI_ERR_ARG, "%s data '%s' has %lld classes but the model has %lld "
+                       "outputs", what, d->name, (long long)d->classes, (long long)out);
+  } else if (s->loss == SURI_LOSS_MSE) {
+    if (!d->t || d->targets != out)
+      return suri_fail(SURI_ERR_ARG, "%s data '%s' needs %lld regression targets per sample for "
+                       "loss=mse (has %lld)", what, d->name, (long long)out,
+                       (long long)(d->t ? d->targets : 0));
+  } else if (!d->t && !d->y) {
+    return suri_fail(SURI_ERR_ARG, "%s data '%s' has no 0/1 targets for loss=logistic", what,
+                     d->name);
+  }
+  return SURI_OK;
+}
+
+/* Builds the optimizer described by the config for n parameters. */
+static suri_status make_optim(const suri_train_config *c, size_t n, suri_optim **out) {
+  suri_optim_kind kind;
+  suri_status st = suri_optim_kind_parse(c->optim, &kind);
+  if (st) return st;
+  suri_optim_hp hp = suri_optim_defaults(kind);
+  hp.lr = c->lr;
+  if (c->momentum >= 0) hp.momentum = c->momentum;
+  hp.nesterov = c->nesterov;
+  hp.beta1 = c->beta1;
+  hp.beta2 = c->beta2;
+  hp.eps = c->eps;
+  if (c->weight_decay >= 0) hp.weight_decay = c->weight_decay;
+  if ((st = suri_optim_check(kind, &hp))) return st;
+  *out = suri_optim_new(kind, n, &hp);
+  return *out ? SURI_OK : suri_fail(SURI_ERR_NOMEM, "cannot allocate optimizer state");
+}
+
+typedef struct loop {
+  suri_model *m;
+  const suri_dataset *train, *test;
+  const suri_train_config *c;
+  suri_train_callback cb;
+  void *user;
+  suri_optim *opt;
+  suri_schedule sched;
+  FILE *metrics;
+  int64_t spe, total, out_w;
+  int64_t *order;
+  suri_real *xb, *tb;
+  int32_t *yb;
+  double t0, loss_sum, epoch_t0;
+  int64_t correct, seen, epoch_seen;
+  double last_loss, last_acc; /* running metrics of the last finished epoch */
+} loop;
+
+static int emit(loop *L, suri_train_event *ev, int to_file) {
+  if (to_file && L->metrics) suri_metrics_write(L->metrics, ev);
+  return L->cb ? L->cb(ev, L->user) : 0;
+}
+
+static void fill_event(loop *L, suri_train_event *ev, suri_train_event_kind k, int64_t step,
+                       double lr) {
+  memset(ev, 0, sizeof *ev);
+  ev->kind = k;
+  ev->step = step;
+  ev->total_steps = L->total;
+  ev->epoch = L->spe ? (step > 0 ? (step - 1) / L->spe : 0) : 0;
+  ev->epochs = (L->total + L->spe - 1) / L->spe;
+  ev->loss = L->seen ? L->loss_sum / (double)L->seen : NAN;
+  ev->accuracy = (L->seen && suri_model_get_spec(L->m)->loss != SURI_LOSS_MSE)
+                     ? (double)L->correct / (double)L->seen : NAN;
+  ev->lr = lr;
+  ev->seconds = now_seconds() - L->t0;
+  double dt = now_seconds() - L->epoch_t0;
+  ev->samples_per_s = dt > 0 ? (double)L->epoch_seen / dt : 0;
+  ev->test_loss = NAN;
+  ev->test_accuracy = NAN;
+}
+
+/* One optimisation step on batch k of the current epoch order. */
+static suri_status one_step(loop *L, int64_t step, double *lr) {
+  const suri_dataset *d = L->train;
+  int64_t B = L->c->batch, k = step % L->spe, lo = k * B;
+  int64_t b = d->n - lo < B ? d->n - lo : B;
+  suri_data_gather(d, L->order + lo, b, L->xb, L->yb, L->tb);
+  const suri_model_spec *s = suri_model_get_spec(L->m);
+  const int32_t *labels = s->loss == SURI_LOSS_CE ? L->yb : NULL;
+  if (s->loss == SURI_LOSS_LOGISTIC && !d->t) /* 0/1 class labels as logistic targets */
+    for (int64_t i = 0; i < b; i++) L->tb[i] = (suri_real)L->yb[i];
+  const suri_real *targets = s->loss == SURI_LOSS_CE ? NULL : L->tb;
+  suri_status st = suri_model_set_batch(L->m, b, L->xb, labels, targets);
+  double loss;
+  if (!st) st = suri_model_loss_grad(L->m, &loss);
+  if (st) return st;
+  if (!isfinite(loss))
+    return suri_fail(SURI_ERR_NUMERIC, "loss became %s at step %lld (epoch %lld); lower the "
+                     "learning rate (--lr)", isnan(loss) ? "NaN" : "infinite",
+                     (long long)step + 1, (long long)(step / L->spe) + 1);
+  *lr = suri_schedule_lr(&L->sched, step);
+  st = suri_optim_step(L->opt, suri_model_params(L->m), suri_model_grads(L->m), *lr);
+  if (st) return st;
+  const suri_real *o = suri_graph_value(suri_model_graph(L->m), suri_model_output(L->m));
+  if (s->loss == SURI_LOSS_CE) L->correct += suri_count_correct(b, L->out_w, o, L->yb);
+  else if (s->loss == SURI_LOSS_LOGISTIC)
+    for (int64_t i = 0; i < b; i++) L->correct += (o[i] > 0) == (L->tb[i] > 0.5);
+  L->loss_sum += loss * (double)b;
+  L->seen += b;
+  L->epoch_seen += b;
+  return SURI_OK;
+}
+
+static suri_status end_epoch(loop *L, int64_t step, double lr, int *stop) {
+  suri_train_event ev;
+  fill_event(L, &ev, SURI_EV_EPOCH, step, lr);
+  ev.epoch = step / L->spe - (step % L->spe == 0 ? 1 : 0);
+  if (L->test) {
+    const suri_dataset *t = L->test;
+    suri_status st = suri_model_evaluate(L->m, t->n, t->x, t->y, t->t, &ev.test_loss,
+                                         &ev.test_accuracy);
+    if (st) return st;
+  }
+  *stop |= emit(L, &ev, 1);
+  L->last_loss = ev.loss;
+  L->last_acc = ev.accuracy;
+  L->loss_sum = 0;
+  L->correct = L->seen = L->epoch_seen = 0;
+  L->epoch_t0 = now_seconds();
+  return SURI_OK;
+}
+
+static suri_status checkpoint(loop *L, int64_t step, double lr, int *stop) {
+  if (!L->c->out_dir) return SURI_OK;
+  train_pos pos = {step, suri_graph_rng_calls(suri_model_graph(L->m))};
+  char path[4096];
+  suri_status st = suri_checkpoint_write(L->m, L->opt, &pos, L->c->seed, L->c->out_dir, path,
+                                         sizeof path);
+  if (st) return st;
+  suri_train_event ev;
+  fill_event(L, &ev, SURI_EV_CHECKPOINT, step, lr);
+  ev.path = path;
+  *stop |= emit(L, &ev, 0);
+  return SURI_OK;
+}
+
+static suri_status run_steps(loop *L, int64_t start, int64_t *done) {
+  const suri_train_config *c = L->c;
+  double lr = suri_schedule_lr(&L->sched, start);
+  int stop = 0;
+  suri_status st = SURI_OK;
+  int64_t step = start;
+  for (; step < L->total && !st; ) {
+    if (step % L->spe == 0 || step == start) suri_data_epoch_order(L->train, c->seed, step / L->spe, L->order);
+    st = one_step(L, step, &lr);
+    if (st) break;
+    step++;
+    suri_train_event ev;
+    fill_event(L, &ev, SURI_EV_STEP, step, lr);
+    stop |= emit(L, &ev, c->log_every > 0 && step % c->log_every == 0);
+    if (step % L->spe == 0 || step == L->total) st = end_epoch(L, step, lr, &stop);
+    if (!st && c->checkpoint_every > 0 && step % c->checkpoint_every == 0 && step < L->total)
+      st = checkpoint(L, step, lr, &stop);
+    if (!st && (stop || (c->stop && *c->stop))) {
+      st = checkpoint(L, step, lr, &stop);
+      if (!st) st = suri_fail(SURI_ERR_INTERRUPTED, "training stopped at step %lld of %lld",
+                              (long long)step, (long long)L->total);
+    }
+  }
+  *done = step;
+  return st;
+}
+
+static suri_status check_config(const suri_train_config *c) {
+  if (!(c->lr > 0) || !isfinite(c->lr))
+    return suri_fail(SURI_ERR_ARG, "learning rate must be a finite number > 0 (got %g)", c->lr);
+  if (c->batch < 1) return suri_fail(SURI_ERR_ARG, "batch must be >= 1 (got %lld)", (long long)c->batch);
+  if (c->steps < 0 || (c->steps == 0 && c->epochs < 1))
+    return suri_fail(SURI_ERR_ARG, "need epochs >= 1 or steps >= 1");
+  if (c->checkpoint_every < 0 || c->log_every < 0)
+    return suri_fail(SURI_ERR_ARG, "checkpoint_every and log_every must be >= 0");
+  if (c->resume && !c->out_dir) return suri_fail(SURI_ERR_ARG, "resume needs out_dir");
+  return SURI_OK;
+}
+
+static suri_status setup(loop *L, int64_t *start) {
+  const suri_train_config *c = L->c;
+  const suri_model_spec *s = suri_model_get_spec(L->m);
+  int64_t n = L->train->n, B = c->batch;
+  if (B > suri_model_max_batch(L->m))
+    return suri_fail(SURI_ERR_ARG, "batch %lld exceeds the model's compiled batch %lld",
+                     (long long)B, (long long)suri_model_max_batch(L->m));
+  L->spe = c->drop_last ? n / B : (n + B - 1) / B;
+  if (L->spe < 1)
+    return suri_fail(SURI_ERR_ARG, "batch %lld is larger than the %lld training samples with "
+                     "drop_last", (long long)B, (long long)n);
+  L->total = c->steps ? c->steps : c->epochs * L->spe;
+  L->out_w = s->width[s->n_widths - 1];
+  suri_status st = suri_schedule_parse(c->schedule, c->lr, L->total, &L->sched);
+  if (!st) st = make_optim(c, suri_model_param_count(L->m), &L->opt);
+  if (st) return st;
+  L->order = suri_alloc((size_t)n * sizeof(int64_t));
+  L->xb = suri_alloc((size_t)(B * L->train->dim) * sizeof(suri_real));
+  L->yb = suri_alloc((size_t)B * sizeof(int32_t));
+  L->tb = suri_alloc((size_t)(B * (L->out_w > 1 ? L->out_w : 1)) * sizeof(suri_real));
+  if (!L->order || !L->xb || !L->yb || !L->tb) return SURI_ERR_NOMEM;
+  *start = 0;
+  if (c->out_dir && (st = suri_ensure_dir(c->out_dir))) return st;
+  if (c->resume) {
+    train_pos pos;
+    if ((st = suri_checkpoint_read(L->m, L->opt, &pos, c->out_dir))) return st;
+    if (pos.step > L->total)
+      return suri_fail(SURI_ERR_ARG, "checkpoint in %s is at step %lld, beyond the run's %lld "
+                       "steps", c->out_dir, (long long)pos.step, (long long)L->total);
+    suri_graph_set_rng_calls(suri_model_graph(L->m), pos.rng_calls);
+    *start = pos.step;
+  }
+  if (c->out_dir) {
+    char path[4096];
+    if ((st = suri_path_join(path, sizeof path, c->out_dir, "metrics.jsonl"))) return st;
+    L->metrics = fopen(path, c->resume ? "a" : "w");
+    if (!L->metrics) return suri_fail(SURI_ERR_IO, "cannot open %s for writing", path);
+  }
+  return SURI_OK;
+}
+
+static suri_status finish(loop *L, int64_t step, suri_train_summary *out) {
+  suri_status st = SURI_OK;
+  char path[4096] = "";
+  if (L->c->out_dir) {
+    st = checkpoint(L, step, suri_schedule_lr(&L->sched, step > 0 ? step - 1 : 0), &(int){0});
+    if (!st) st = suri_path_join(path, sizeof path, L->c->out_dir, "model.safetensors");
+    if (!st) st = suri_model_save(L->m, path, L->c->seed, 0, NULL, NULL);
+    if (st) return st;
+  }
+  suri_train_event ev;
+  fill_event(L, &ev, SURI_EV_DONE, step, suri_schedule_lr(&L->sched, step > 0 ? step - 1 : 0));
+  ev.path = L->c->out_dir ? path : NULL;
+  if (out) {
+    out->steps = step;
+    out->seconds = ev.seconds;
+    out->samples_per_s = ev.seconds > 0 ? (double)(step - out->resumed_from) * (double)L->c->batch / ev.seconds : 0;
+  }
+  emit(L, &ev, 0);
+  return SURI_OK;
+}
+
+suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_dataset *test,
+                           const suri_train_config *cfg, suri_train_callback cb, void *user,
+                           suri_train_summary *out) {
+  suri_status st = check_config(cfg);
+  if (!st) st = suri_train_check_data(m, train, "training");
+  if (!st && test) st = suri_train_check_data(m, test, "test");
+  if (st) return st;
+  loop L;
+  memset(&L, 0, sizeof L);
+  L.last_loss = L.last_acc = NAN;
+  L.m = m, L.train = train, L.test = test, L.c = cfg, L.cb = cb, L.user = user;
+  int64_t start = 0, done = 0;
+  suri_train_summary sum;
+  memset(&sum, 0, sizeof sum);
+  sum.test_loss = sum.test_accuracy = NAN;
+  st = setup(&L, &start);
+  if (!st) {
+    sum.resumed_from = start;
+    L.t0 = L.epoch_t0 = now_seconds();
+    suri_train_event ev;
+    fill_event(&L, &ev, SURI_EV_START, start, suri_schedule_lr(&L.sched, start));
+    emit(&L, &ev, 0);
+    st = run_steps(&L, start, &done);
+  }
+  if (!st) {
+    sum.final_loss = L.last_loss;
+    sum.final_accuracy = L.last_acc;
+    st = finish(&L, done, &sum);
+  }
+  if (!st && test)
+    st = suri_model_evaluate(m, test->n, test->x, test->y, test->t, &sum.test_loss,
+                             &sum.test_accuracy);
+  if (L.metrics) fclose(L.metrics);
+  suri_optim_free(L.opt);
+  suri_free(L.order);
+  suri_free(L.xb);
+  suri_free(L.yb);
+  suri_free(L.tb);
+  if (!st && out) *out = sum;
+  return st;
+}
