@@ -1,0 +1,153 @@
+/* util.c - helpers shared by the suri subcommands: strict number parsing (the whole string must
+ * be a number in range: "12abc", "", "1e999" and "nan" are refused with a message naming the
+ * flag), uniform usage and failure messages, thread setup, mkdir -p. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+
+static int bad_value(const char *cmd, const char *flag, const char *text, const char *why) {
+  fprintf(stderr, "suri %s: invalid value '%s' for %s: %s\nsee 'suri %s --help'\n", cmd, text,
+          flag, why, cmd);
+  return CLI_USAGE;
+}
+
+int cli_parse_i64(const char *cmd, const char *flag, const char *text, int64_t lo, int64_t hi,
+                  int64_t *out) {
+  char why[128], *end = NULL;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (end == text || *end != '\0' || text[0] == ' ' || text[0] == '\t')
+    return bad_value(cmd, flag, text, "expected an integer");
+  if (errno == ERANGE || v < lo || v > hi) {
+    if (hi == INT64_MAX) snprintf(why, sizeof why, "must be >= %lld", (long long)lo);
+    else snprintf(why, sizeof why, "must be in [%lld, %lld]", (long long)lo, (long long)hi);
+    return bad_value(cmd, flag, text, why);
+  }
+  *out = (int64_t)v;
+  return CLI_OK;
+}
+
+int cli_parse_u64(const char *cmd, const char *flag, const char *text, uint64_t hi,
+                  uint64_t *out) {
+  char why[128], *end = NULL;
+  /* strtoull accepts "-1" (wrapping it); only digits are a valid unsigned value here. */
+  if (text[0] < '0' || text[0] > '9') return bad_value(cmd, flag, text, "expected an integer >= 0");
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (*end != '\0') return bad_value(cmd, flag, text, "expected an integer >= 0");
+  if (errno == ERANGE || v > hi) {
+    snprintf(why, sizeof why, "must be in [0, %llu]", (unsigned long long)hi);
+    return bad_value(cmd, flag, text, why);
+  }
+  *out = (uint64_t)v;
+  return CLI_OK;
+}
+
+int cli_parse_f64(const char *cmd, const char *flag, const char *text, double lo, int lo_open,
+                  double hi, double *out) {
+  char why[128], *end = NULL;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (end == text || *end != '\0' || text[0] == ' ' || text[0] == '\t')
+    return bad_value(cmd, flag, text, "expected a number");
+  if (!isfinite(v) || errno == ERANGE) return bad_value(cmd, flag, text, "must be finite");
+  if (v < lo || (lo_open && v == lo) || v > hi) {
+    if (isinf(hi)) snprintf(why, sizeof why, "must be %s %g", lo_open ? ">" : ">=", lo);
+    else snprintf(why, sizeof why, "must be in %c%g, %g]", lo_open ? '(' : '[', lo, hi);
+    return bad_value(cmd, flag, text, why);
+  }
+  *out = v;
+  return CLI_OK;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "suri %s: ", cmd);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nsee 'suri %s --help'\n", cmd);
+  return CLI_USAGE;
+}
+
+int cli_getopt_error(const char *cmd, int c, int argc, char **argv) {
+  /* optind has moved past the offending word; it is argv[optind - 1] for both cases. */
+  const char *word = (optind >= 1 && optind - 1 < argc) ? argv[optind - 1] : "?";
+  if (c == ':') {
+    if (optopt > 0 && optopt < 128 && word[0] == '-' && word[1] != '-')
+      return cli_usage_error(cmd, "option -%c needs a value", optopt);
+    return cli_usage_error(cmd, "option %s needs a value", word);
+  }
+  if (optopt > 0 && optopt < 128 && !(word[0] == '-' && word[1] == '-'))
+    return cli_usage_error(cmd, "unknown option -%c", optopt);
+  return cli_usage_error(cmd, "unknown option '%s'", word);
+}
+
+int cli_no_operands(const char *cmd, int argc, char **argv) {
+  if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  return CLI_OK;
+}
+
+int cli_fail(suri_status st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("suri: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  const char *detail = suri_last_error();
+  if (st != SURI_OK && detail && detail[0]) fprintf(stderr, ": %s", detail);
+  else if (st != SURI_OK) fprintf(stderr, ": %s", suri_status_name(st));
+  fputc('\n', stderr);
+  return CLI_FAIL;
+}
+
+int cli_data_error(const char *cmd, const char *flag, const char *spec, suri_status st) {
+  if (st == SURI_ERR_ARG) return bad_value(cmd, flag, spec, suri_last_error());
+  return cli_fail(st, "cannot load data '%s' (%s)", spec, flag);
+}
+
+int cli_set_threads(int64_t n) {
+  suri_status st = suri_set_threads((int)n);
+  return st ? cli_fail(st, "cannot use %lld threads", (long long)n) : CLI_OK;
+}
+
+suri_status cli_mkdirs(const char *path) {
+  char buf[4096];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof buf) return suri_fail(SURI_ERR_ARG, "bad directory name '%s'", path);
+  memcpy(buf, path, n + 1);
+  /* Create each prefix ending at a '/', then the whole path; EEXIST is fine if a directory. */
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0') continue;
+    char c = buf[i];
+    buf[i] = '\0';
+    struct stat sb;
+    if (stat(buf, &sb) != 0) {
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return suri_fail(SURI_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+    } else if (!S_ISDIR(sb.st_mode)) {
+      return suri_fail(SURI_ERR_IO, "%s exists and is not a directory", buf);
+    }
+    buf[i] = c;
+  }
+  return SURI_OK;
+}
+
+double cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *cli_fmt(char *buf, size_t n, double v) {
+  if (isnan(v)) snprintf(buf, n, "nan");
+  else snprintf(buf, n, "%.4g", v);
+  return buf;
+}
