@@ -245,6 +245,10 @@ static suri_status setup(loop *L, int64_t *start) {
   L->tb = suri_alloc((size_t)(B * (L->out_w > 1 ? L->out_w : 1)) * sizeof(suri_real));
   if (!L->order || !L->xb || !L->yb || !L->tb) return SURI_ERR_NOMEM;
   *start = 0;
+  /* Dropout masks follow the training seed (not the init seed), counted from 0 for a fresh run
+   * and from the checkpoint's counter on resume. */
+  suri_graph_set_rng(suri_model_graph(L->m), suri_rng_make(c->seed, SURI_RNG_DROPOUT));
+  suri_graph_set_rng_calls(suri_model_graph(L->m), 0);
   if (c->out_dir && (st = suri_ensure_dir(c->out_dir))) return st;
   if (c->resume) {
     train_pos pos;
