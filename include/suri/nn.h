@@ -141,6 +141,14 @@ suri_status suri_model_save(const suri_model *m, const char *path, uint64_t seed
  * NULL it receives the metadata seed (0 if absent). */
 suri_status suri_model_load(const char *path, int64_t max_batch, suri_model **out,
                             uint64_t *seed);
+/* Input standardisation the model was trained with (norm=standard data): callers feed
+ * x = (raw - mean) / std. mean, std: (IN) doubles, std > 0; both NULL clears it. Saved in model
+ * files as the F64 tensors "input_norm.mean" and "input_norm.std" (not part of the network:
+ * skip them when loading into torch), so eval and predict can apply the training statistics. */
+suri_status suri_model_set_input_norm(suri_model *m, const double *mean, const double *std);
+/* 1 and the borrowed (IN) arrays if the model has input statistics, else 0 (pointers NULL). */
+int suri_model_input_norm(const suri_model *m, const double **mean, const double **std);
+
 /* Copies parameters and state from `src` (same spec) into `dst`. */
 suri_status suri_model_copy_params(suri_model *dst, const suri_model *src);
 

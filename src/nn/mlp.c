@@ -166,7 +166,39 @@ void suri_model_free(suri_model *m) {
   suri_free(m->params);
   suri_free(m->grads);
   suri_free(m->state);
+  free(m->in_mean);
+  free(m->in_std);
   free(m);
+}
+
+suri_status suri_model_set_input_norm(suri_model *m, const double *mean, const double *std) {
+  int64_t in = m->spec.width[0];
+  free(m->in_mean);
+  free(m->in_std);
+  m->in_mean = m->in_std = NULL;
+  if (!mean && !std) return SURI_OK;
+  if (!mean || !std) return suri_fail(SURI_ERR_ARG, "input norm: give both mean and std");
+  for (int64_t i = 0; i < in; i++)
+    if (!isfinite(mean[i]) || !isfinite(std[i]) || !(std[i] > 0))
+      return suri_fail(SURI_ERR_ARG, "input norm: feature %lld has mean %g, std %g (need finite, "
+                       "std > 0)", (long long)i, mean[i], std[i]);
+  m->in_mean = malloc((size_t)in * sizeof(double));
+  m->in_std = malloc((size_t)in * sizeof(double));
+  if (!m->in_mean || !m->in_std) {
+    free(m->in_mean);
+    free(m->in_std);
+    m->in_mean = m->in_std = NULL;
+    return suri_fail(SURI_ERR_NOMEM, "input norm: cannot allocate");
+  }
+  memcpy(m->in_mean, mean, (size_t)in * sizeof(double));
+  memcpy(m->in_std, std, (size_t)in * sizeof(double));
+  return SURI_OK;
+}
+
+int suri_model_input_norm(const suri_model *m, const double **mean, const double **std) {
+  *mean = m->in_mean;
+  *std = m->in_std;
+  return m->in_mean != NULL;
 }
 
 suri_status suri_model_init(suri_model *m, uint64_t seed) {

@@ -25,6 +25,9 @@ suri_status suri_model_save(const suri_model *m, const char *path, uint64_t seed
     const suri_real *p = (t->is_state ? m->state : m->params) + t->offset;
     st = suri_st_writer_add_real(w, t->name, FILE_DTYPE, t->rank, t->dim, p);
   }
+  int64_t in = m->spec.width[0];
+  if (!st && m->in_mean) st = suri_st_writer_add(w, "input_norm.mean", SURI_DT_F64, 1, &in, m->in_mean);
+  if (!st && m->in_std) st = suri_st_writer_add(w, "input_norm.std", SURI_DT_F64, 1, &in, m->in_std);
   char spec[1024], num[32], fv[16];
   suri_model_spec_format(&m->spec, spec, sizeof spec);
   snprintf(num, sizeof num, "%" PRIu64, seed);
@@ -44,6 +47,34 @@ suri_status suri_model_save(const suri_model *m, const char *path, uint64_t seed
   return st;
 }
 
+/* Optional input statistics: both tensors or neither, (IN) F64, finite, std > 0. */
+static suri_status load_input_norm(suri_model *m, const suri_safetensors *st, const char *path) {
+  const suri_st_tensor *tm = suri_st_find(st, "input_norm.mean");
+  const suri_st_tensor *ts = suri_st_find(st, "input_norm.std");
+  if (!tm && !ts) return SURI_OK;
+  int64_t in = m->spec.width[0];
+  if (!tm || !ts || tm->dtype != SURI_DT_F64 || ts->dtype != SURI_DT_F64 || tm->rank != 1 ||
+      ts->rank != 1 || tm->dim[0] != in || ts->dim[0] != in)
+    return suri_fail(SURI_ERR_FORMAT, "%s: input_norm.mean/std must both be F64 of shape (%lld)",
+                     path, (long long)in);
+  double *mean = malloc((size_t)in * sizeof(double)), *sd = malloc((size_t)in * sizeof(double));
+  suri_status s = SURI_OK;
+  if (!mean || !sd) s = suri_fail(SURI_ERR_NOMEM, "cannot allocate input statistics");
+  if (!s) {
+    memcpy(mean, suri_st_data(st, tm), (size_t)in * sizeof(double));
+    memcpy(sd, suri_st_data(st, ts), (size_t)in * sizeof(double));
+    s = suri_model_set_input_norm(m, mean, sd);
+    if (s) {
+      char msg[600];
+      snprintf(msg, sizeof msg, "%s", suri_last_error());
+      s = suri_fail(SURI_ERR_FORMAT, "%s: %s", path, msg);
+    }
+  }
+  free(mean);
+  free(sd);
+  return s;
+}
+
 static suri_status load_tensors(suri_model *m, const suri_safetensors *st, const char *path) {
   for (int i = 0; i < m->n_tensors; i++) {
     const suri_model_tensor *t = &m->tensors[i];
@@ -54,7 +85,7 @@ static suri_status load_tensors(suri_model *m, const suri_safetensors *st, const
     suri_status s = suri_st_get_real(st, t->name, t->rank, t->dim, p, 1);
     if (s) return s; /* the message already names the file and the tensor */
   }
-  return SURI_OK;
+  return load_input_norm(m, st, path);
 }
 
 suri_status suri_model_load(const char *path, int64_t max_batch, suri_model **out,

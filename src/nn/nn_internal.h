@@ -15,6 +15,7 @@ struct suri_model {
   int n_tensors;
   suri_model_tensor tensors[4 * SURI_MLP_MAX_LAYERS];
   suri_node tensor_nodes[4 * SURI_MLP_MAX_LAYERS];
+  double *in_mean, *in_std; /* (IN) input standardisation, or NULL */
 };
 
 #endif
