@@ -18,7 +18,9 @@ build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
+# runs/demo belongs to the demo: a previous demo run is replaced.
 demo: setup build
+	rm -rf runs/demo
 	$(BUILD)/suri train --out runs/demo
 
 test: build

@@ -42,7 +42,8 @@ void usage_bench(FILE *f) {
           "  --steps N      timed steps (train)                         (default %d)\n"
           "  --iters N      timed passes (infer; same as --steps)       (default %d)\n"
           "  --warmup N     untimed steps before timing                 (default %d)\n"
-          "  --optim NAME   %s (train)                (default %s)\n"
+          "  --optim NAME   optimizer (train): %s\n"
+          "                                                             (default %s)\n"
           "  --threads N    threads, 0 = all cores                      (default 0)\n"
           "  --seed N       seed of the data and the initialisation     (default %d)\n"
           "  -h, --help     show this help\n",

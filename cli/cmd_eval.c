@@ -20,9 +20,10 @@ void usage_eval(FILE *f) {
   fprintf(f,
           "usage: suri eval --model FILE [--data SPEC] [--batch N] [--threads N] [--json]\n\n"
           "Mean loss and accuracy of a saved model on a data set (evaluation mode). The data\n"
-          "is normalised as its spec says (mnist10k: pixels / 255, as in training). Model\n"
-          "files do not store normalisation statistics: with norm=standard the data is\n"
-          "standardised with its own mean and std, not the training set's.\n\n"
+          "is normalised as its spec says (mnist10k: pixels / 255, as in training). A model\n"
+          "trained on standardised data (norm=standard) stores the training mean and std and\n"
+          "standardises the evaluation data with them; give such data with norm=none or\n"
+          "norm=standard (its own statistics are then replaced), not norm=scale.\n\n"
           "options:\n"
           "  --model FILE   model file (.safetensors) written by 'suri train'  (required)\n"
           "  --data SPEC    data set (see docs/formats.md)      (default %s)\n"
@@ -87,9 +88,26 @@ static void print(const eval_opts *o, const suri_dataset *d, double loss, double
   printf("  (%lld samples of %s)\n", (long long)d->n, d->name);
 }
 
-static int evaluate(const eval_opts *o, suri_model *m, const suri_dataset *d) {
+/* A model trained on standardised data stores the training mean/std: the evaluation data is
+ * standardised with those (its own standardisation, if any, is undone first). Scaled data
+ * (norm=scale) is in other units than the statistics, which come from unscaled values. */
+static int apply_input_norm(const eval_opts *o, const suri_model *m, suri_dataset *d) {
+  const double *mean, *sd;
+  if (!suri_model_input_norm(m, &mean, &sd)) return CLI_OK;
+  if (d->norm == SURI_DATA_NORM_SCALE)
+    return cli_fail(SURI_OK, "model %s was trained on standardised inputs and standardises the "
+                    "data with its training statistics, but '%s' is scaled by 1/255 "
+                    "(norm=scale); add ',norm=none' to the data spec", o->model, o->data);
+  suri_status st = suri_dataset_standardize(d, mean, sd);
+  return st ? cli_fail(st, "cannot standardise '%s' with the statistics of %s", o->data, o->model)
+            : CLI_OK;
+}
+
+static int evaluate(const eval_opts *o, suri_model *m, suri_dataset *d) {
   suri_status st = suri_train_check_data(m, d, "evaluation");
   if (st) return cli_fail(st, "data '%s' does not fit model %s", o->data, o->model);
+  int rc = apply_input_norm(o, m, d);
+  if (rc) return rc;
   const suri_model_spec *s = suri_model_get_spec(m);
   suri_real *t = d->t;
   if (s->loss == SURI_LOSS_LOGISTIC && !d->t) { /* 0/1 labels as targets */

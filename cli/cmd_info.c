@@ -67,6 +67,10 @@ static int info_model(const char *path) {
          "loss        %s\nparameters  %zu trainable scalars (%zu state)\n",
          path, spec, suri_param_name(s->param), suri_act_name(s->act), suri_norm_name(s->norm),
          suri_loss_name(s->loss), suri_model_param_numel(m), suri_model_state_count(m));
+  const double *mean, *sd;
+  printf("input norm  %s\n", suri_model_input_norm(m, &mean, &sd)
+                                  ? "standardise with the stored training mean/std (input_norm.*)"
+                                  : "none stored (inputs used as given)");
   print_layers(m);
   print_tensors(m);
   printf("metadata:\n");

@@ -1,13 +1,15 @@
 /* cmd_predict.c - `suri predict`: runs a saved model in evaluation mode on the rows of an NPY
  * file and writes the outputs (logits for classifiers) as float32 (N, C) NPY, atomically.
  * Input (N, D1, D2, ...) is flattened to (N, D1*D2*...), which must equal the model's input
- * width. Float and integer inputs are used as they are; u8 input (raw pixels) is divided by
- * 255, as the bundled MNIST data is. */
+ * width. A model trained on standardised data carries the training mean/std and its inputs are
+ * standardised with them; otherwise float and integer inputs are used as they are and u8 input
+ * (raw pixels) is divided by 255, as the bundled MNIST data is. */
 #include <getopt.h>
 #include <math.h>
 #include <string.h>
 
 #include "cli.h"
+#include "suri/data.h"
 #include "suri/io.h"
 #include "suri/nn.h"
 
@@ -20,9 +22,13 @@ void usage_predict(FILE *f) {
           "every row of X and writes its outputs (logits for classifiers) to Y as float32 NPY\n"
           "of shape (N, OUT). Y is written atomically (never half-written).\n\n"
           "X may have shape (N, IN) or (N, H, W, ...) (flattened to (N, H*W*...)), any dtype\n"
-          "the NPY reader supports (f4, f8, u1, i1, i2, i4, i8). Values are used as they are,\n"
-          "except u8 (u1) input, which is divided by 255 (raw pixels -> [0, 1], as the\n"
-          "mnist10k data set does). Non-finite inputs are refused.\n\n"
+          "the NPY reader supports (f4, f8, u1, i1, i2, i4, i8). Give X in the units of the\n"
+          "training data before its normalisation:\n"
+          "  - a model trained on standardised data (norm=standard) stores the training mean\n"
+          "    and std, and X is standardised with them: (x - mean) / std, any dtype;\n"
+          "  - otherwise values are used as they are, except u8 (u1) input, which is divided\n"
+          "    by 255 (raw pixels -> [0, 1], as the mnist10k data set does).\n"
+          "Non-finite inputs are refused.\n\n"
           "options:\n"
           "  --model FILE   model file (.safetensors) written by 'suri train'   (required)\n"
           "  --input FILE   inputs, NPY                                         (required)\n"
@@ -68,48 +74,55 @@ static int parse(int argc, char **argv, predict_opts *o) {
   return CLI_OK;
 }
 
-/* Converts a (N, ...) array into x: (N, in) suri_real; u8 is scaled by 1/255. */
-static int to_matrix(const suri_array *a, const char *path, int64_t in, suri_real **x,
-                     int64_t *n) {
+/* Converts a (N, ...) array into the rows of a data set (N, in). If the model stores input
+ * statistics the raw values are standardised with them (by the data layer); otherwise u8 is
+ * scaled by 1/255 and everything else is used as it is. *out is NULL for N == 0. */
+static int to_rows(const suri_array *a, const char *path, const suri_model *m,
+                   suri_dataset **out) {
+  const suri_model_spec *s = suri_model_get_spec(m);
+  int64_t in = s->width[0], feat = 1;
+  *out = NULL;
   if (a->rank < 2)
     return cli_fail(SURI_OK, "%s: input has rank %d; expected (N, %lld) or (N, H, W, ...)", path,
                     a->rank, (long long)in);
-  int64_t feat = 1;
   for (int i = 1; i < a->rank; i++) feat *= a->dim[i];
   if (feat != in)
     return cli_fail(SURI_OK, "%s: each row has %lld values but the model's input width is %lld",
                     path, (long long)feat, (long long)in);
-  *n = a->dim[0];
-  int64_t total = suri_array_numel(a);
-  *x = suri_alloc((size_t)(total > 0 ? total : 1) * sizeof(suri_real));
-  if (!*x) return cli_fail(SURI_ERR_NOMEM, "%s: cannot hold the input", path);
-  double scale = a->dtype == SURI_DT_U8 ? 1.0 / 255.0 : 1.0;
-  for (int64_t i = 0; i < total; i++) {
+  if (a->dim[0] == 0) return CLI_OK;
+  suri_status st = suri_dataset_new(a->dim[0], in, 0, 0, path, out);
+  if (st) return cli_fail(st, "%s: cannot hold the input", path);
+  const double *mean, *sd;
+  int standardize = suri_model_input_norm(m, &mean, &sd);
+  double scale = a->dtype == SURI_DT_U8 && !standardize ? 1.0 / 255.0 : 1.0;
+  for (int64_t i = 0, total = suri_array_numel(a); i < total; i++) {
     double v = suri_array_get(a, i);
-    if (!isfinite(v)) {
-      suri_free(*x);
-      *x = NULL;
+    if (!isfinite(v))
       return cli_fail(SURI_OK, "%s: element %lld (row %lld) is not finite", path, (long long)i,
                       (long long)(i / in));
-    }
-    (*x)[i] = (suri_real)(v * scale);
+    (*out)->x[i] = (suri_real)(v * scale);
   }
+  if (standardize && (st = suri_dataset_standardize(*out, mean, sd)))
+    return cli_fail(st, "%s: cannot standardise the input", path);
   return CLI_OK;
 }
 
 static int predict_rows(suri_model *m, const suri_array *a, const predict_opts *o) {
   const suri_model_spec *s = suri_model_get_spec(m);
-  int64_t in = s->width[0], out_w = s->width[s->n_widths - 1], n = 0;
-  suri_real *x = NULL, *y = NULL;
+  int64_t out_w = s->width[s->n_widths - 1];
+  suri_dataset *d = NULL;
+  suri_real *y = NULL;
   float *y32 = NULL;
-  int rc = to_matrix(a, o->input, in, &x, &n);
-  if (rc) return rc;
+  int rc = to_rows(a, o->input, m, &d);
+  int64_t n = d ? d->n : 0;
   size_t cells = (size_t)(n * out_w > 0 ? n * out_w : 1);
-  y = suri_alloc(cells * sizeof(suri_real));
-  y32 = suri_alloc(cells * sizeof(float));
-  if (!y || !y32) rc = cli_fail(SURI_ERR_NOMEM, "cannot hold %lld outputs", (long long)n);
+  if (!rc) {
+    y = suri_alloc(cells * sizeof(suri_real));
+    y32 = suri_alloc(cells * sizeof(float));
+    if (!y || !y32) rc = cli_fail(SURI_ERR_NOMEM, "cannot hold %lld outputs", (long long)n);
+  }
   suri_status st = SURI_OK;
-  if (!rc && n > 0 && (st = suri_model_predict(m, n, x, y)))
+  if (!rc && n > 0 && (st = suri_model_predict(m, n, d->x, y)))
     rc = cli_fail(st, "prediction failed");
   if (!rc) {
     for (int64_t i = 0; i < n * out_w; i++) y32[i] = (float)y[i];
@@ -120,7 +133,7 @@ static int predict_rows(suri_model *m, const suri_array *a, const predict_opts *
   if (!rc)
     fprintf(stderr, "wrote %s: (%lld, %lld) float32\n", o->output, (long long)n,
             (long long)out_w);
-  suri_free(x);
+  suri_dataset_free(d);
   suri_free(y);
   suri_free(y32);
   return rc;

@@ -2,9 +2,10 @@
  * library, writes DIR/config.json, and runs suri_train_run (which writes metrics.jsonl,
  * model.safetensors and checkpoint.safetensors). `--resume DIR` rebuilds everything from
  * DIR/config.json and continues from DIR/checkpoint.safetensors, bit for bit.
- * With no options it trains a ReLU MLP 784-256-10 with Adam on the bundled mnist10k training
- * split and reports accuracy on its 2,000-digit test split (see docs/cli.md for the measured
- * accuracy and time). */
+ * With no options it trains a ReLU MLP 784-512-256-10 with dropout 0.2 by Adam (lr 1e-3,
+ * batch 128, 15 epochs) on the bundled 8,000-digit mnist10k training split and reports the
+ * accuracy on its 2,000-digit test split: about 95-95.7% depending on the seed, in 10-30 s on
+ * 2 cores (docs/cli.md has the measurements). */
 #include <getopt.h>
 #include <math.h>
 #include <string.h>
@@ -17,10 +18,10 @@
 #include "train_cli.h"
 
 #define DEF_DATA "mnist10k"
-#define DEF_MODEL "mlp:784-256-10"
+#define DEF_MODEL "mlp:784-512-256-10,dropout=0.2"
 #define DEF_OPTIM "adam"
 #define DEF_BATCH 128
-#define DEF_EPOCHS 10
+#define DEF_EPOCHS 15
 #define DEF_SCHEDULE "constant"
 #define DEF_SEED 1
 #define DEF_LOG_EVERY 50
@@ -39,7 +40,8 @@ void usage_train(FILE *f) {
     "  --test-data SPEC     evaluated after every epoch; 'none' = no test set\n"
     "                       (default mnist10k:test when --data is mnist10k, else none)\n"
     "  --model SPEC         mlp:IN-H1-...-OUT[,act=A][,norm=N][,param=P][,loss=L]\n"
-    "                       [,dropout=P][,sw2=X][,sb2=X]               (default %s)\n"
+    "                       [,dropout=P][,sw2=X][,sb2=X]\n"
+    "                       (default %s)\n"
     "optimizer:\n"
     "  --optim NAME         %s              (default %s)\n"
     "  --lr X               learning rate > 0 (default: the optimizer's: adam/adamw 0.001,\n"
@@ -47,7 +49,8 @@ void usage_train(FILE *f) {
     "  --momentum X         sgd/momentum only, in [0, 1)  (default: sgd 0, momentum 0.9)\n"
     "  --nesterov           Nesterov momentum (sgd/momentum)          (default off)\n"
     "  --weight-decay X     >= 0 (default: 0; adamw 0.01)\n"
-    "  --schedule SPEC      %s\n"
+    "  --schedule SPEC      learning-rate schedule: constant | step:STEP_SIZE:GAMMA |\n"
+    "                       cosine[:MIN_LR] | linear, optionally followed by ,warmup=N\n"
     "                                                                 (default %s)\n"
     "  --batch N            minibatch size                            (default %d)\n"
     "  --epochs N           passes over the training data             (default %d)\n"
@@ -57,8 +60,9 @@ void usage_train(FILE *f) {
     "  --threads N          threads, 0 = all cores                    (default 0)\n"
     "  --out DIR            output directory (created)      (default runs/YYYYmmdd-HHMMSS)\n"
     "  --resume DIR         continue the run in DIR from its checkpoint with the settings\n"
-    "                       of DIR/config.json; only --threads, --steps/--epochs (to\n"
-    "                       lengthen the run), --quiet and --json may be given with it\n"
+    "                       of DIR/config.json; only --threads, --steps/--epochs (a new\n"
+    "                       run length: cosine/linear schedules are then recomputed for\n"
+    "                       it), --quiet and --json may be given with it\n"
     "  --checkpoint-every N steps between checkpoints, 0 = only at the end (default 0)\n"
     "  --log-every N        steps between metrics.jsonl step records, 0 = epochs only\n"
     "                                                                 (default %d)\n"
@@ -69,7 +73,7 @@ void usage_train(FILE *f) {
     "the result to stdout. SIGINT (Ctrl-C) or SIGTERM stops after the current step, writes\n"
     "DIR/checkpoint.safetensors and exits with 130 (SIGINT) or 143 (SIGTERM); continue with\n"
     "'suri train --resume DIR'.\n",
-    DEF_DATA, DEF_MODEL, SURI_OPTIM_NAMES, DEF_OPTIM, SURI_SCHEDULE_SYNTAX, DEF_SCHEDULE,
+    DEF_DATA, DEF_MODEL, SURI_OPTIM_NAMES, DEF_OPTIM, DEF_SCHEDULE,
     DEF_BATCH, DEF_EPOCHS, DEF_SEED, DEF_LOG_EVERY);
 }
 

@@ -43,6 +43,12 @@ static int build_model(run *r) {
   st = suri_train_check_data(r->m, r->train, "training");
   if (!st && r->test) st = suri_train_check_data(r->m, r->test, "test");
   if (st) return cli_fail(st, "the data does not fit the model (--model %s)", o->model);
+  /* Standardised training data: the model file keeps its mean/std, so that eval and predict
+   * can feed new raw inputs the same way. */
+  const suri_dataset *t = r->train;
+  if (t->norm == SURI_DATA_NORM_STANDARD && t->mean && t->std &&
+      (st = suri_model_set_input_norm(r->m, t->mean, t->std)))
+    return cli_fail(st, "cannot store the input statistics of '%s' in the model", o->data);
   return CLI_OK;
 }
 

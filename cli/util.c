@@ -1,6 +1,7 @@
 /* util.c - helpers shared by the suri subcommands: strict number parsing (the whole string must
  * be a number in range: "12abc", "", "1e999" and "nan" are refused with a message naming the
  * flag), uniform usage and failure messages, thread setup, mkdir -p. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -23,7 +24,7 @@ int cli_parse_i64(const char *cmd, const char *flag, const char *text, int64_t l
   char why[128], *end = NULL;
   errno = 0;
   long long v = strtoll(text, &end, 10);
-  if (end == text || *end != '\0' || text[0] == ' ' || text[0] == '\t')
+  if (end == text || *end != '\0' || isspace((unsigned char)text[0]))
     return bad_value(cmd, flag, text, "expected an integer");
   if (errno == ERANGE || v < lo || v > hi) {
     if (hi == INT64_MAX) snprintf(why, sizeof why, "must be >= %lld", (long long)lo);
@@ -55,7 +56,7 @@ int cli_parse_f64(const char *cmd, const char *flag, const char *text, double lo
   char why[128], *end = NULL;
   errno = 0;
   double v = strtod(text, &end);
-  if (end == text || *end != '\0' || text[0] == ' ' || text[0] == '\t')
+  if (end == text || *end != '\0' || isspace((unsigned char)text[0]))
     return bad_value(cmd, flag, text, "expected a number");
   if (!isfinite(v) || errno == ERANGE) return bad_value(cmd, flag, text, "must be finite");
   if (v < lo || (lo_open && v == lo) || v > hi) {

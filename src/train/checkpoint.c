@@ -4,6 +4,7 @@
  * values are stored in the build's own precision, so a resumed run continues bit for bit. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,11 @@ suri_status suri_checkpoint_write(const suri_model *m, suri_optim *o, const trai
   if (!st) st = add_meta_u64(w, "optim_steps", (uint64_t)suri_optim_steps(o));
   if (!st) st = add_meta_u64(w, "dropout_calls", pos->rng_calls);
   if (!st) st = add_meta_u64(w, "seed", seed);
+  if (!st) st = add_meta_u64(w, "epoch_correct", (uint64_t)pos->correct);
+  if (!st) st = add_meta_u64(w, "epoch_seen", (uint64_t)pos->seen);
+  char sum[40];
+  snprintf(sum, sizeof sum, "%.17g", pos->loss_sum);
+  if (!st) st = suri_st_writer_meta(w, "epoch_loss_sum", sum);
   if (!st) st = suri_st_writer_meta(w, "real", SURI_REAL_NAME);
   if (!st) st = suri_st_writer_write(w, path);
   suri_st_writer_free(w);
@@ -122,14 +128,24 @@ static suri_status read_all(suri_model *m, suri_optim *o, train_pos *pos,
     snprintf(key, sizeof key, "optim.%s", name);
     s = suri_st_get_real(st, key, 1, &n, v, 1);
   }
-  uint64_t step = 0, osteps = 0, calls = 0;
+  uint64_t step = 0, osteps = 0, calls = 0, correct = 0, seen = 0;
   if (!s) s = meta_u64(st, path, "step", &step);
+  if (!s) s = meta_u64(st, path, "epoch_correct", &correct);
+  if (!s) s = meta_u64(st, path, "epoch_seen", &seen);
+  const char *ls = suri_st_meta(st, "epoch_loss_sum");
+  char *end = NULL;
+  double loss_sum = ls ? strtod(ls, &end) : 0;
+  if (!s && (!ls || *end || !isfinite(loss_sum)))
+    s = suri_fail(SURI_ERR_FORMAT, "%s: metadata epoch_loss_sum is missing or not a number", path);
   if (!s) s = meta_u64(st, path, "optim_steps", &osteps);
   if (!s) s = meta_u64(st, path, "dropout_calls", &calls);
   if (s) return s;
   suri_optim_set_steps(o, (int64_t)osteps);
   pos->step = (int64_t)step;
   pos->rng_calls = calls;
+  pos->loss_sum = loss_sum;
+  pos->correct = (int64_t)correct;
+  pos->seen = (int64_t)seen;
   return SURI_OK;
 }
 

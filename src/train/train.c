@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "train_internal.h"
 
 suri_train_config suri_train_defaults(void) {
@@ -93,6 +95,7 @@ typedef struct loop {
   double t0, loss_sum, epoch_t0;
   int64_t correct, seen, epoch_seen;
   double last_loss, last_acc; /* running metrics of the last finished epoch */
+  double last_test_loss, last_test_acc; /* its test metrics (NaN if not measured) */
 } loop;
 
 static int emit(loop *L, suri_train_event *ev, int to_file) {
@@ -162,6 +165,8 @@ static suri_status end_epoch(loop *L, int64_t step, double lr, int *stop) {
     if (st) return st;
   }
   *stop |= emit(L, &ev, 1);
+  L->last_test_loss = ev.test_loss;
+  L->last_test_acc = ev.test_accuracy;
   L->last_loss = ev.loss;
   L->last_acc = ev.accuracy;
   L->loss_sum = 0;
@@ -172,7 +177,8 @@ static suri_status end_epoch(loop *L, int64_t step, double lr, int *stop) {
 
 static suri_status checkpoint(loop *L, int64_t step, double lr, int *stop) {
   if (!L->c->out_dir) return SURI_OK;
-  train_pos pos = {step, suri_graph_rng_calls(suri_model_graph(L->m))};
+  train_pos pos = {step, suri_graph_rng_calls(suri_model_graph(L->m)), L->loss_sum, L->correct,
+                   L->seen};
   char path[4096];
   suri_status st = suri_checkpoint_write(L->m, L->opt, &pos, L->c->seed, L->c->out_dir, path,
                                          sizeof path);
@@ -258,6 +264,11 @@ static suri_status setup(loop *L, int64_t *start) {
                        "steps", c->out_dir, (long long)pos.step, (long long)L->total);
     suri_graph_set_rng_calls(suri_model_graph(L->m), pos.rng_calls);
     *start = pos.step;
+    if (pos.step % L->spe != 0) { /* mid-epoch: continue the epoch's running metrics */
+      L->loss_sum = pos.loss_sum;
+      L->correct = pos.correct;
+      L->seen = pos.seen;
+    }
   }
   if (c->out_dir) {
     char path[4096];
@@ -268,23 +279,53 @@ static suri_status setup(loop *L, int64_t *start) {
   return SURI_OK;
 }
 
+/* The run's summary as JSON, stored in the model file's metadata ("train_summary"). Returns a
+ * malloc'ed string or NULL. NaN metrics become null. */
+static char *summary_json(const loop *L, const suri_train_summary *sum) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  const double vals[] = {sum->final_loss, sum->final_accuracy, sum->test_loss, sum->test_accuracy};
+  const char *keys[] = {"train_loss", "train_accuracy", "test_loss", "test_accuracy"};
+  cJSON_AddStringToObject(o, "optim", L->c->optim);
+  cJSON_AddNumberToObject(o, "lr", L->c->lr);
+  cJSON_AddStringToObject(o, "schedule", L->c->schedule);
+  cJSON_AddNumberToObject(o, "batch", (double)L->c->batch);
+  cJSON_AddNumberToObject(o, "steps", (double)sum->steps);
+  cJSON_AddNumberToObject(o, "epochs", (double)sum->steps / (double)L->spe);
+  cJSON_AddStringToObject(o, "train_data", L->train->name);
+  cJSON_AddStringToObject(o, "test_data", L->test ? L->test->name : "");
+  for (int i = 0; i < 4; i++) {
+    if (isfinite(vals[i])) cJSON_AddNumberToObject(o, keys[i], vals[i]);
+    else cJSON_AddNullToObject(o, keys[i]);
+  }
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return text;
+}
+
 static suri_status finish(loop *L, int64_t step, suri_train_summary *out) {
   suri_status st = SURI_OK;
   char path[4096] = "";
+  double lr = suri_schedule_lr(&L->sched, step > 0 ? step - 1 : 0);
+  suri_train_event ev;
+  fill_event(L, &ev, SURI_EV_DONE, step, lr);
+  out->steps = step;
+  out->seconds = ev.seconds;
+  out->samples_per_s =
+      ev.seconds > 0 ? (double)(step - out->resumed_from) * (double)L->c->batch / ev.seconds : 0;
   if (L->c->out_dir) {
-    st = checkpoint(L, step, suri_schedule_lr(&L->sched, step > 0 ? step - 1 : 0), &(int){0});
+    char *json = summary_json(L, out);
+    const char *key = "train_summary", *val = json;
+    if (!json) return suri_fail(SURI_ERR_NOMEM, "cannot format the training summary");
+    st = checkpoint(L, step, lr, &(int){0});
     if (!st) st = suri_path_join(path, sizeof path, L->c->out_dir, "model.safetensors");
-    if (!st) st = suri_model_save(L->m, path, L->c->seed, 0, NULL, NULL);
+    if (!st) st = suri_model_save(L->m, path, L->c->seed, 1, &key, &val);
+    cJSON_free(json);
     if (st) return st;
   }
-  suri_train_event ev;
-  fill_event(L, &ev, SURI_EV_DONE, step, suri_schedule_lr(&L->sched, step > 0 ? step - 1 : 0));
   ev.path = L->c->out_dir ? path : NULL;
-  if (out) {
-    out->steps = step;
-    out->seconds = ev.seconds;
-    out->samples_per_s = ev.seconds > 0 ? (double)(step - out->resumed_from) * (double)L->c->batch / ev.seconds : 0;
-  }
+  ev.test_loss = out->test_loss;
+  ev.test_accuracy = out->test_accuracy;
   emit(L, &ev, 0);
   return SURI_OK;
 }
@@ -298,7 +339,7 @@ suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_
   if (st) return st;
   loop L;
   memset(&L, 0, sizeof L);
-  L.last_loss = L.last_acc = NAN;
+  L.last_loss = L.last_acc = L.last_test_loss = L.last_test_acc = NAN;
   L.m = m, L.train = train, L.test = test, L.c = cfg, L.cb = cb, L.user = user;
   int64_t start = 0, done = 0;
   suri_train_summary sum;
@@ -316,11 +357,14 @@ suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_
   if (!st) {
     sum.final_loss = L.last_loss;
     sum.final_accuracy = L.last_acc;
-    st = finish(&L, done, &sum);
+    sum.test_loss = L.last_test_loss;
+    sum.test_accuracy = L.last_test_acc;
+    /* The last epoch evaluated the final model already, unless no step was run. */
+    if (test && done == start)
+      st = suri_model_evaluate(m, test->n, test->x, test->y, test->t, &sum.test_loss,
+                               &sum.test_accuracy);
   }
-  if (!st && test)
-    st = suri_model_evaluate(m, test->n, test->x, test->y, test->t, &sum.test_loss,
-                             &sum.test_accuracy);
+  if (!st) st = finish(&L, done, &sum);
   if (L.metrics) fclose(L.metrics);
   suri_optim_free(L.opt);
   suri_free(L.order);

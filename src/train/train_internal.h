@@ -11,6 +11,9 @@
 typedef struct train_pos {
   int64_t step;      /* steps completed */
   uint64_t rng_calls;/* dropout counter of the graph */
+  /* Running sums of the epoch in progress, so a resumed run reports the same metrics. */
+  double loss_sum;
+  int64_t correct, seen;
 } train_pos;
 
 /* Writes out_dir/checkpoint.safetensors: model tensors, "optim.<state>" tensors, metadata

@@ -120,6 +120,34 @@ CHECKS=$((CHECKS + 1))
 [ -e "$T/ybad.npy" ] && fail "a failed predict left $T/ybad.npy behind"
 expect_msg 1 "$T/nothere.npy" "$S" predict --model "$M" --input "$T/nothere.npy" --output "$T/y2.npy"
 
+# ---- standardised training data: the model keeps the training mean/std --------------------
+RS=$T/std
+if expect 0 "$S" train --data "$DATA,norm=standard" --model "$MODEL" --threads 2 --batch 32 \
+     --epochs 3 --quiet --out "$RS"; then
+  has "$RS/model.safetensors" "input_norm.mean" "a model trained on standardised data stores its statistics"
+  expect 0 "$S" info --model "$RS/model.safetensors" && has "$T/out" "stored training mean/std" "info shows the input norm"
+  # Raw test data and test data standardised with its own statistics both end up standardised
+  # with the training statistics: the same accuracy (the loss agrees up to rounding).
+  expect 0 "$S" eval --model "$RS/model.safetensors" --data "$TEST" --json
+  a1=$(grep -o '"accuracy":[0-9.]*' "$T/out")
+  expect 0 "$S" eval --model "$RS/model.safetensors" --data "$TEST,norm=standard" --json
+  a2=$(grep -o '"accuracy":[0-9.]*' "$T/out")
+  CHECKS=$((CHECKS + 1))
+  [ -n "$a1" ] && [ "$a1" = "$a2" ] || fail "eval of a standardised model: raw data gives '$a1', self-standardised data '$a2'"
+  # predict: u8 input is divided by 255 for a plain model, but standardised raw (not divided)
+  # for a model with stored statistics. Inputs of all ones as f4 and as u8 therefore give the
+  # same outputs with the standardised model and different ones with the plain model M.
+  for ((i = 0; i < 16; i++)); do printf '\x00\x00\x80\x3f'; done | npy "$T/ones_f4.npy" '<f4' '(2, 8)'
+  for ((i = 0; i < 16; i++)); do printf '\x01'; done | npy "$T/ones_u8.npy" '|u1' '(2, 8)'
+  expect 0 "$S" predict --model "$RS/model.safetensors" --input "$T/ones_f4.npy" --output "$T/ys_f4.npy"
+  expect 0 "$S" predict --model "$RS/model.safetensors" --input "$T/ones_u8.npy" --output "$T/ys_u8.npy"
+  same "$T/ys_f4.npy" "$T/ys_u8.npy" "standardised model: u8 input is not divided by 255"
+  expect 0 "$S" predict --model "$M" --input "$T/ones_f4.npy" --output "$T/yp_f4.npy"
+  expect 0 "$S" predict --model "$M" --input "$T/ones_u8.npy" --output "$T/yp_u8.npy"
+  CHECKS=$((CHECKS + 1))
+  cmp -s "$T/yp_f4.npy" "$T/yp_u8.npy" && fail "plain model: u8 ones and f4 ones gave the same outputs (u8 not divided by 255?)"
+fi
+
 # ---- determinism: same seed twice identical, another seed different --------------------------
 expect 0 "$S" train "${COMMON[@]}" --steps 20 --seed 7 --quiet --out "$T/s1"
 expect 0 "$S" train "${COMMON[@]}" --steps 20 --seed 7 --quiet --out "$T/s2"
@@ -142,5 +170,6 @@ done
 # Resuming a finished run with nothing left to do is fine; a shorter run than the checkpoint is not.
 expect 0 "$S" train --resume "$T/full-adam" --quiet
 expect_msg 1 "beyond" "$S" train --resume "$T/full-adam" --steps 5 --quiet
+has "$T/full-adam/config.json" '"steps": 20' "a refused resume leaves config.json as it was"
 
 finish

@@ -26,8 +26,8 @@ for c in train eval predict info bench version help; do
   expect 0 "$S" "$c" -h && has "$T/out" "usage: suri $c" "suri $c -h"
 done
 expect 0 "$S" train --help
-for d in "(default mnist10k)" "(default mlp:784-256-10)" "(default adam)" "(default 128)" \
-         "(default 10)" "(default constant)" "(default 1)" "(default 0)" "(default 50)" \
+for d in "(default mnist10k)" "(default mlp:784-512-256-10,dropout=0.2)" "(default adam)" \
+         "(default 128)" "(default 15)" "(default constant)" "(default 1)" "(default 0)" "(default 50)" \
          "mnist10k:test" "runs/YYYYmmdd-HHMMSS" "adam/adamw 0.001" "--resume DIR" \
          "--checkpoint-every" "130" "143"; do
   has "$T/out" "$d" "train --help shows $d"
@@ -76,6 +76,11 @@ expect_msg 2 "--quiet or --json" "$S" train --quiet --json
 # A resume directory without config.json is a failure (1) naming the file.
 mkdir -p "$T/empty"
 expect_msg 1 "$T/empty/config.json" "$S" train --resume "$T/empty"
+mkdir -p "$T/badcfg"
+printf '{"data": 3}' >"$T/badcfg/config.json"
+expect_msg 1 "key 'data' is missing or not a string" "$S" train --resume "$T/badcfg"
+printf '{"data": ' >"$T/badcfg/config.json"
+expect_msg 1 "$T/badcfg/config.json: not a JSON object" "$S" train --resume "$T/badcfg"
 # A malformed data spec is bad usage (2); data that cannot be read a failure (1); both name it.
 expect_msg 2 "invalid value 'nosuchkind:1' for --data" "$S" train --data nosuchkind:1 --model mlp:2-2 --out "$T/r1"
 expect_msg 2 "invalid value 'gauss:n=0' for --test-data" "$S" train --data gauss:n=8,d=2 --test-data gauss:n=0 --model mlp:2-2 --out "$T/r1"
