@@ -33,5 +33,6 @@
 #include "suri/io.h"
 #include "suri/data.h"
 #include "suri/train.h"
+#include "suri/analysis.h"
 
 #endif

@@ -19,7 +19,8 @@ parametrizations, relu/tanh/gelu, biases, batch norm, layer norm and batch norm 
      into it with load_state_dict by their names (fc1.weight, bn1.running_mean, ...), and runs it
      in eval mode (batch norm uses its running statistics, dropout is off) in float64 on the
      same images scaled by 1/255, as suri's predict does for u8 input;
-  4. rel = max |suri - torch| / max |torch| over all logits; fails if rel > 1e-4.
+  4. rel = max |suri - torch| / max |torch| over all logits; fails if rel > 1e-4. The same is
+     checked against the module run in float32 (torch's default dtype, what a user gets).
 Tolerance: suri computes in float32 (accumulating dot products of length <= 784 in float32
 BLAS), so its outputs carry relative rounding errors of order sqrt(784) * 6e-8 ~ 2e-6 of the
 largest terms; 1e-4 leaves a wide margin while any real mismatch (a missing multiplier, a wrong
@@ -221,11 +222,15 @@ def check_case(suri, spec, images, x_npy, work):
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float64) / 255.0)
     with torch.no_grad():
         ref = model(x).numpy()
+        # What a user gets with torch's default dtype: the same module in float32.
+        ref32 = model.float()(x.float()).double().numpy()
     if ours.shape != ref.shape:
         raise RuntimeError(f"suri predict gave shape {ours.shape}, torch {ref.shape}")
-    rel = float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref)))
+    scale = np.max(np.abs(ref))
+    rel = float(np.max(np.abs(ours - ref)) / scale)
+    rel32 = float(np.max(np.abs(ours - ref32)) / scale)
     agree = float(np.mean(ours.argmax(1) == ref.argmax(1)))
-    return rel, agree, meta["model_spec"]
+    return rel, rel32, agree, meta["model_spec"]
 
 
 def main():
@@ -254,15 +259,16 @@ def main():
     try:
         for spec in a.model or CASES:
             try:
-                rel, agree, canon = check_case(a.suri, spec, images, x_npy, work)
+                rel, rel32, agree, canon = check_case(a.suri, spec, images, x_npy, work)
             except (RuntimeError, ValueError, OSError) as e:
                 print(f"FAIL {spec}: {e}")
                 failed += 1
                 continue
-            ok = rel <= a.tol
+            ok = rel <= a.tol and rel32 <= a.tol
             failed += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {canon}: max relative difference {rel:.3e} "
-                  f"(tolerance {a.tol:g}), argmax agreement {agree:.4f}, {len(images)} images")
+                  f"(torch float64), {rel32:.3e} (torch float32); tolerance {a.tol:g}; "
+                  f"argmax agreement {agree:.4f}, {len(images)} images")
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)

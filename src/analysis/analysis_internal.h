@@ -1,0 +1,44 @@
+/* analysis_internal.h - private helpers shared by the analysis files: the curvature operator's
+ * struct, chunked data loading, active parameter ranges, small double vector kernels. */
+#ifndef SURI_ANALYSIS_INTERNAL_H
+#define SURI_ANALYSIS_INTERNAL_H
+
+#include "suri/analysis.h"
+
+/* A contiguous run of active parameters in the flat block. */
+typedef struct an_range {
+  size_t offset, len;
+} an_range;
+
+#define AN_MAX_RANGES (4 * SURI_MLP_MAX_LAYERS)
+
+/* Active parameter ranges of model m: every parameter tensor (layer < 0) or the W and b of
+ * layer table entry `layer`. Returns the number of ranges (0 and an error for a bad layer). */
+int an_active_ranges(const suri_model *m, int layer, an_range *r, int64_t *total);
+
+/* Copies rows [i0, i0 + b) of the data into the model's input nodes (eval of labels: a missing
+ * label/target array is replaced by zeros so that the loss node never reads stale memory).
+ * lab: (B) int32 work buffer, tgt: (B, OUT) suri_real work buffer. */
+suri_status an_load_chunk(suri_model *m, const suri_analysis_data *d, int64_t i0, int64_t b,
+                          int32_t *lab, suri_real *tgt);
+
+/* Small double kernels. */
+double an_dot(int64_t n, const double *a, const double *b);
+double an_norm(int64_t n, const double *a);
+void an_axpy(int64_t n, double a, const double *x, double *y); /* y += a x */
+void an_scal(int64_t n, double a, double *x);
+/* Fills x with a random unit vector: Rademacher (gauss = 0) or Gaussian (gauss = 1) entries
+ * from the stream (seed, SURI_RNG_PROBE), block counter starting at `counter`, then normalised
+ * if unit != 0. Deterministic in (seed, counter). */
+void an_random_vector(uint64_t seed, uint64_t counter, int64_t n, int gauss, int unit, double *x);
+/* Two passes of classical Gram-Schmidt of v against the k rows of Q (k, n): v -= Q^T (Q v). */
+void an_orthogonalize(int64_t n, int64_t k, const double *Q, double *v, double *work);
+
+/* Lanczos tridiagonalisation from unit q0 (eigen.c): alpha (m), beta (m; beta[m-1] is the
+ * residual norm, 0 after an invariant subspace), at most mmax steps; Q: (mmax, n), w: (n),
+ * work: (mmax). */
+suri_status an_lanczos_tridiag(const suri_linop *A, const double *q0, int64_t mmax, double *Q,
+                               double *alpha, double *beta, double *w, double *work,
+                               int64_t *m_out, int64_t *apps);
+
+#endif
