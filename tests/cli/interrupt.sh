@@ -4,7 +4,7 @@
 # of S+10 steps. The signal's timing varies from run to run; the comparison holds for any S.
 source "$(dirname "$0")/common.bash"
 S=$SURI_BIN
-COMMON=(--data "gauss:n=512,d=8,classes=3,seed=2" --model "mlp:8-32-3" --threads 2 --batch 16
+COMMON=(--data "gauss:n=512,d=8,classes=3,seed=2" --model "mlp:8-32-3" --threads 2 --batch 16 --schedule constant
         --optim momentum --lr 0.05)
 
 # start_and_signal SIG DIR: starts a very long run, waits until it has written a checkpoint (so

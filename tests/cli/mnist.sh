@@ -7,8 +7,8 @@ R=$T/m
 
 if expect 0 "$S" train --data mnist10k,limit=2000 --epochs 2 --threads 2 --json --out "$R"; then
   has "$R/config.json" '"test_data": "mnist10k:test,limit=2000"' "default test split"
-  has "$R/config.json" '"model": "mlp:784-512-256-10,act=relu' "default model"
-  has "$R/config.json" 'dropout=0.2' "default model"
+  has "$R/config.json" '"model": "mlp:784-1024-1024-10,act=relu' "default model"
+  has "$R/config.json" 'dropout=0.3' "default model"
   acc=$(sed -n 's/.*"test_accuracy":\([0-9.eE+-]*\).*/\1/p' "$T/out")
   CHECKS=$((CHECKS + 1))
   # 2 epochs of Adam on 2,000 digits reach ~88-91%; 0.75 leaves room for BLAS rounding

@@ -8,7 +8,8 @@ S=$SURI_BIN
 DATA="gauss:n=512,d=8,classes=3,seed=1"
 TEST="gauss:n=256,d=8,classes=3,seed=1,split=test"
 MODEL="mlp:8-16-3"
-COMMON=(--data "$DATA" --model "$MODEL" --threads 2 --batch 32)
+# A constant schedule: runs of different lengths then share their first steps exactly.
+COMMON=(--data "$DATA" --model "$MODEL" --threads 2 --batch 32 --schedule constant)
 
 # ---- a short run -----------------------------------------------------------------------------
 R=$T/run

@@ -26,8 +26,8 @@ for c in train eval predict info bench version help; do
   expect 0 "$S" "$c" -h && has "$T/out" "usage: suri $c" "suri $c -h"
 done
 expect 0 "$S" train --help
-for d in "(default mnist10k)" "(default mlp:784-512-256-10,dropout=0.2)" "(default adam)" \
-         "(default 128)" "(default 15)" "(default constant)" "(default 1)" "(default 0)" "(default 50)" \
+for d in "(default mnist10k)" "(default mlp:784-1024-1024-10,dropout=0.3)" "(default adam)" \
+         "(default 128)" "(default 20)" "(default cosine)" "(default 1)" "(default 0)" "(default 50)" \
          "mnist10k:test" "runs/YYYYmmdd-HHMMSS" "adam/adamw 0.001" "--resume DIR" \
          "--checkpoint-every" "130" "143"; do
   has "$T/out" "$d" "train --help shows $d"
