@@ -34,5 +34,7 @@
 #include "suri/data.h"
 #include "suri/train.h"
 #include "suri/analysis.h"
+#include "suri/theory.h"
+#include "suri/langevin.h"
 
 #endif
