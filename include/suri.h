@@ -36,5 +36,6 @@
 #include "suri/analysis.h"
 #include "suri/theory.h"
 #include "suri/langevin.h"
+#include "suri/mfld.h"
 
 #endif
