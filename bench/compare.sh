@@ -13,8 +13,9 @@
 #   - OPENBLAS_NUM_THREADS=N and OMP_NUM_THREADS=N, plus --threads N / torch.set_num_threads(N);
 #   - OMP_WAIT_POLICY=PASSIVE when N > 1 (spinning OpenMP workers would steal the cores that
 #     OpenBLAS's own threads need: both libraries run pools of N threads on N cores);
-#   - OPENBLAS_CORETYPE left as the environment sets it (both link the same libopenblas; the
-#     kernel set each side really used is read back and printed: suri's "blas" field, and
+#   - the same OpenBLAS kernel set: OPENBLAS_CORETYPE as the environment sets it, or as
+#     --coretype sets it for every process (both link the same libopenblas; the kernel set each
+#     side really used is read back and printed: suri's "blas" field, and
 #     openblas_get_corename() inside the torch process);
 #   - same model, batch, warm-up, steps, optimizer (SGD, lr 0.01), float32, 8 pre-generated
 #     batches of synthetic MNIST-shaped data used in turn;
@@ -29,6 +30,9 @@
 #   --torch-only  skip suri (also chosen automatically when the suri binary has no 'bench')
 #   --out DIR     where raw results go (default runs/bench-<date>); raw.jsonl, gemm.jsonl,
 #                 summary.md
+#   --coretype NAME  OPENBLAS_CORETYPE for every process (suri, PyTorch, bench-gemm), e.g.
+#                 SkylakeX or Haswell; 'unset' removes it (and OPENBLAS_L2_SIZE) so OpenBLAS
+#                 detects the CPU itself (default: the environment's, unchanged)
 #   --wait-quiet S  before each process wait up to S seconds (default 60; 0 = don't) until
 #                 other processes use less than 0.15 of a core; every result records the cores
 #                 other processes used while it ran ("foreign_cpu"), and the table leaves out
@@ -56,6 +60,7 @@ only=""
 torch_only=0
 out=""
 wait_quiet=60
+coretype=""
 custom_model="" custom_batch=128 custom_threads=1 custom_steps=100 custom_warmup=10 custom_mode=train
 
 die() { echo "compare.sh: $*" >&2; exit 2; }
@@ -67,17 +72,24 @@ while [ $# -gt 0 ]; do
     --torch-only) torch_only=1; shift ;;
     --out) out="${2:?--out needs a value}"; shift 2 ;;
     --wait-quiet) wait_quiet="${2:?--wait-quiet needs a value}"; shift 2 ;;
+    --coretype) coretype="${2:?--coretype needs a value}"; shift 2 ;;
     --model) custom_model="${2:?}"; shift 2 ;;
     --batch) custom_batch="${2:?}"; shift 2 ;;
     --threads) custom_threads="${2:?}"; shift 2 ;;
     --steps|--iters) custom_steps="${2:?}"; shift 2 ;;
     --warmup) custom_warmup="${2:?}"; shift 2 ;;
     --infer) custom_mode=infer; shift ;;
-    -h|--help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
 [[ "$pairs" =~ ^[1-9][0-9]*$ ]] || die "--pairs must be a positive integer"
+if [ "$coretype" = unset ]; then
+  unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+elif [ -n "$coretype" ]; then
+  [[ "$coretype" =~ ^[A-Za-z0-9]+$ ]] || die "--coretype: '$coretype' is not a kernel set name"
+  export OPENBLAS_CORETYPE="$coretype"
+fi
 [ -z "$out" ] || out="$(abs "$out")"
 cd "$root"
 [ -x "$PYTHON" ] || die "$PYTHON not found (PyTorch peers need Debian's python3-torch)"

@@ -8,7 +8,8 @@
  *   weights   dW = dY^T X    M = OUT, N = IN,  K = B     (Trans, NoTrans)    2 B IN OUT flops
  * dX of the first layer is not needed (the data carries no gradient; PyTorch skips it), so it
  * is left out unless --first-dx is given. With --infer only the forward GEMMs are run (an
- * inference pass). All GEMMs use beta = 0.
+ * inference pass). All GEMMs use beta = 0. A GEMM with one row (batch 1) runs as sgemv unless
+ * the kernel set has a small-matrix GEMM path, the choice suri makes (src/core/linalg.c).
  *
  * Measured: the whole sequence of a step's GEMMs in order (the same order and cache traffic as a
  * real step, minus everything that is not a GEMM), repeated --reps times after --warmup
@@ -19,6 +20,9 @@
  *
  * Build (no CMake target needed):
  *   cc -O2 bench/gemm.c $(pkg-config --cflags --libs openblas) -o build/bench-gemm
+ * or against BLIS (Debian libblis-openmp-dev; kernels chosen with BLIS_ARCH_TYPE, e.g. skx):
+ *   cc -O2 -DBENCH_BLIS bench/gemm.c -I/usr/include/x86_64-linux-gnu/blis-openmp \
+ *      -L/usr/lib/x86_64-linux-gnu/blis-openmp -lblis -fopenmp -o build/bench-gemm-blis
  * Usage:
  *   bench-gemm --widths 784-512-512-10 --batch 128 [--threads 1] [--reps 50] [--warmup 5]
  *              [--peak 1024] [--first-dx] [--infer]
@@ -32,13 +36,16 @@
 #include <time.h>
 
 #include <cblas.h>
+#ifdef BENCH_BLIS
+#include <blis.h>
+#endif
 
 #define MAX_LAYERS 32
 #define MAX_GEMMS (3 * MAX_LAYERS + 1)
 
 typedef struct gemm_shape {
   char name[16];
-  CBLAS_TRANSPOSE ta, tb;
+  enum CBLAS_TRANSPOSE ta, tb;
   int m, n, k;
   const float *a, *b; /* a: op(a) (M, K), b: op(b) (K, N), row-major */
   float *c;           /* c: (M, N) */
@@ -84,13 +91,43 @@ static float *buffer(size_t n) {
   return p;
 }
 
+static int small_gemm_path(void);
+
 static void run(const gemm_shape *g) {
+  if (g->m == 1 && g->ta == CblasNoTrans && !small_gemm_path()) {
+    /* One row: the matrix-vector product, as suri runs it when the kernel set has no
+     * small-matrix GEMM path (src/core/linalg.c). op(B) (K, N): c (N) = op(B)^T a, i.e.
+     * B (N, K) times a when B is stored transposed. */
+    if (g->tb == CblasTrans)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, g->n, g->k, 1.0f, g->b, g->ldb, g->a, 1, 0.0f,
+                  g->c, 1);
+    else
+      cblas_sgemv(CblasRowMajor, CblasTrans, g->k, g->n, 1.0f, g->b, g->ldb, g->a, 1, 0.0f,
+                  g->c, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->m, g->n, g->k, 1.0f, g->a, g->lda, g->b, g->ldb,
               0.0f, g->c, g->n);
 }
 
-static gemm_shape shape(const char *name, int l, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m,
-                        int n, int k, const float *a, const float *b, float *c) {
+/* Name of the kernel set and the thread setting of the BLAS this program was built with. */
+#ifdef BENCH_BLIS
+static const char *blas_name(void) { return bli_arch_string(bli_arch_query_id()); }
+static void blas_threads(int n) { bli_thread_set_num_threads(n); }
+static int small_gemm_path(void) { return 0; }
+#else
+static const char *blas_name(void) { return openblas_get_corename(); }
+static void blas_threads(int n) { openblas_set_num_threads(n); }
+/* The kernel sets with a small-matrix GEMM path, as src/core/linalg.c decides. */
+static int small_gemm_path(void) {
+  const char *c = openblas_get_corename();
+  return strstr(c, "SkylakeX") || strstr(c, "Cooperlake") || strstr(c, "SapphireRapids");
+}
+#endif
+
+static gemm_shape shape(const char *name, int l, enum CBLAS_TRANSPOSE ta,
+                        enum CBLAS_TRANSPOSE tb, int m, int n, int k, const float *a,
+                        const float *b, float *c) {
   gemm_shape g;
   memset(&g, 0, sizeof g);
   snprintf(g.name, sizeof g.name, "%s%d", name, l);
@@ -231,7 +268,7 @@ static double peak_gflops(int n, int reps) {
 int main(int argc, char **argv) {
   options o;
   if (parse(argc, argv, &o)) return 2;
-  openblas_set_num_threads(o.threads);
+  blas_threads(o.threads);
   gemm_shape g[MAX_GEMMS];
   float *bufs[4 * (MAX_LAYERS + 1)];
   int nb = 0, n = plan(&o, g, bufs, &nb);
@@ -247,7 +284,7 @@ int main(int argc, char **argv) {
   for (int l = 0; l < o.n_widths; l++) printf("%s%d", l ? "-" : "", o.widths[l]);
   printf("\",\"mode\":\"%s\",\"batch\":%d,\"threads\":%d,\"blas\":\"%s\",\"reps\":%d,"
          "\"first_dx\":%d,", o.infer ? "infer" : "train", o.batch, o.threads,
-         openblas_get_corename(), o.reps, o.first_dx);
+         blas_name(), o.reps, o.first_dx);
   printf("\"step_gflop\":%.6f,\"step_ms\":%.6f,\"step_gflops\":%.3f,", step_flops * 1e-9,
          step_s * 1e3, step_flops / step_s * 1e-9);
   printf("\"peak_n\":%d,\"peak_gflops\":%.3f,\"gemms\":[", o.peak, peak);

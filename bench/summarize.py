@@ -105,9 +105,10 @@ def main():
           "was clean and all were used). suri/PyTorch: ratio of the medians (> 1: suri faster). "
           "sgemm-bound: time of the step's GEMMs alone (bench-gemm) / median step time (1.00 = "
           "nothing but GEMM time; ! = every bench-gemm run shared the machine; it can exceed 1 with 2 threads on small shapes, where "
-          "OpenBLAS's own timing varies from run to run). *6*params*batch flops per training "
-          "step, 2*params*batch per inference pass (the same estimate for both sides; it counts "
-          "the first layer's input gradient, which neither side computes).")
+          "OpenBLAS's own timing varies from run to run). *GEMM flops actually run: per layer "
+          "2*B*in*out forward, the same for the weight gradient and for the input gradient "
+          "(not for the first layer); 2*B*in*out per layer for inference (the same count for "
+          "both sides).")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ int cmd_info(int argc, char **argv);
 void usage_info(FILE *f);
 int cmd_bench(int argc, char **argv);
 void usage_bench(FILE *f);
+int cmd_analyze(int argc, char **argv);
+void usage_analyze(FILE *f);
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 /* Each parser accepts the whole string or nothing; on failure it prints

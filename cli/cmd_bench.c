@@ -2,9 +2,11 @@
  * update) or inference passes of a model on synthetic MNIST-shaped data and prints one JSON
  * object. The data (uniform [0,1) inputs, uniform labels; N(0,1) targets for mse, 0/1 for
  * logistic) comes from a seeded Philox stream and is generated before the clock starts, in a
- * pool of POOL batches used in turn. FLOP estimate: a dense layer costs 2 flops (multiply, add)
- * per weight per sample forward and twice that backward (input and weight gradients), so a
- * training step is ~6 * params * batch flops and an inference pass ~2 * params * batch. */
+ * pool of POOL batches used in turn. FLOP count (the GEMMs that are actually run): a dense layer
+ * (IN -> OUT) costs 2 IN OUT flops (multiply, add) per sample forward, the same again for its
+ * weight gradient and for its input gradient, except the first layer, whose input is the data
+ * and needs no gradient. So a training step is 2 B (2 sum IN OUT + sum_{l >= 2} IN OUT) flops
+ * and an inference pass 2 B sum IN OUT; biases, activations and the loss are not counted. */
 #include <getopt.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -26,16 +28,17 @@
 void usage_bench(FILE *f) {
   fprintf(f,
           "usage: suri bench train [--model SPEC] [--batch N] [--steps N] [--warmup N]\n"
-          "                        [--optim NAME] [--threads N] [--seed N]\n"
+          "                        [--optim NAME] [--threads N] [--seed N] [--no-fuse]\n"
           "       suri bench infer [--model SPEC] [--batch N] [--iters N] [--warmup N]\n"
-          "                        [--threads N] [--seed N]\n\n"
+          "                        [--threads N] [--seed N] [--no-fuse]\n\n"
           "Times training steps (forward + backward + optimizer update) or inference passes\n"
           "(forward only, evaluation mode) on synthetic MNIST-shaped data generated before\n"
           "timing (uniform [0,1) inputs, uniform labels; %d batches used in turn), and prints\n"
           "one JSON object: bench, model, batch, threads, steps, seconds, samples_per_s,\n"
           "ms_per_step, gflops, peak_rss_mb, blas.\n"
-          "gflops is an estimate: 6 * params * batch flops per training step (2 forward, 4\n"
-          "backward per weight and sample), 2 * params * batch per inference pass.\n\n"
+          "gflops counts the GEMM flops actually run: per layer (IN -> OUT) and sample 2 IN OUT\n"
+          "forward, 2 IN OUT for the weight gradient and 2 IN OUT for the input gradient (not\n"
+          "for the first layer, whose input is the data).\n\n"
           "options:\n"
           "  --model SPEC   model spec (see 'suri help train')          (default %s)\n"
           "  --batch N      samples per step                            (default %d)\n"
@@ -46,13 +49,14 @@ void usage_bench(FILE *f) {
           "                                                             (default %s)\n"
           "  --threads N    threads, 0 = all cores                      (default 0)\n"
           "  --seed N       seed of the data and the initialisation     (default %d)\n"
+          "  --no-fuse      run dense and activation as separate ops (to measure the fusion)\n"
           "  -h, --help     show this help\n",
           POOL, DEF_MODEL, DEF_BATCH, DEF_STEPS, DEF_STEPS, DEF_WARMUP, SURI_OPTIM_NAMES,
           DEF_OPTIM, DEF_SEED);
 }
 
 typedef struct bench_opts {
-  int infer;
+  int infer, no_fuse;
   const char *model, *optim;
   int64_t batch, steps, warmup, threads;
   uint64_t seed;
@@ -64,8 +68,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
       {"steps", required_argument, 0, 's'},  {"iters", required_argument, 0, 'i'},
       {"warmup", required_argument, 0, 'w'}, {"optim", required_argument, 0, 'o'},
       {"threads", required_argument, 0, 't'}, {"seed", required_argument, 0, 'S'},
-      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-  *o = (bench_opts){0, DEF_MODEL, DEF_OPTIM, DEF_BATCH, DEF_STEPS, DEF_WARMUP, 0, DEF_SEED};
+      {"no-fuse", no_argument, 0, 'F'},      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  *o = (bench_opts){0, 0, DEF_MODEL, DEF_OPTIM, DEF_BATCH, DEF_STEPS, DEF_WARMUP, 0, DEF_SEED};
   if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
     usage_bench(stdout);
     return -1;
@@ -88,6 +93,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
     case 'w': rc = cli_parse_i64("bench", "--warmup", optarg, 0, INT64_MAX, &o->warmup); break;
     case 't': rc = cli_parse_i64("bench", "--threads", optarg, 0, 1024, &o->threads); break;
     case 'S': rc = cli_parse_u64("bench", "--seed", optarg, UINT64_MAX, &o->seed); break;
+    case 'F': o->no_fuse = 1; break;
     case 'h': usage_bench(stdout); return -1;
     default: return cli_getopt_error("bench", c, argc, argv);
     }
@@ -137,11 +143,22 @@ static suri_status bench_step(suri_model *m, suri_optim *opt, const pool *p, int
   return st;
 }
 
+/* GEMM flops of one step (training) or pass (inference) at batch b, see the file comment. */
+static double step_flops(const suri_model *m, int infer, double b) {
+  double f = 0;
+  for (int l = 0; l < suri_model_layer_count(m); l++) {
+    const suri_layer *ly = suri_model_layer(m, l);
+    double mac = (double)ly->in * (double)ly->out;
+    f += 2.0 * b * mac * (infer ? 1.0 : (l == 0 ? 2.0 : 3.0));
+  }
+  return f;
+}
+
 static void report(const bench_opts *o, const suri_model *m, double secs) {
   char spec[1024];
   suri_model_spec_format(suri_model_get_spec(m), spec, sizeof spec);
   double params = (double)suri_model_param_numel(m), b = (double)o->batch;
-  double flops = (o->infer ? 2.0 : 6.0) * params * b * (double)o->steps;
+  double flops = step_flops(m, o->infer, b) * (double)o->steps;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   cJSON *j = cJSON_CreateObject();
@@ -158,10 +175,12 @@ static void report(const bench_opts *o, const suri_model *m, double secs) {
   cJSON_AddNumberToObject(j, "ms_per_step", 1e3 * secs / (double)o->steps);
   cJSON_AddNumberToObject(j, "gflops", secs > 0 ? flops / secs * 1e-9 : 0);
   cJSON_AddStringToObject(j, "gflops_estimate",
-                          o->infer ? "2*params*batch per pass" : "6*params*batch per step");
+                          o->infer ? "GEMM flops: 2*B*sum(in*out)"
+                                   : "GEMM flops: 2*B*(2*sum(in*out) + sum_{l>=2}(in*out))");
   cJSON_AddNumberToObject(j, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0);
   cJSON_AddStringToObject(j, "blas", suri_blas_info());
   cJSON_AddStringToObject(j, "real", SURI_REAL_NAME);
+  cJSON_AddBoolToObject(j, "fused", !o->no_fuse);
   char *text = cJSON_PrintUnformatted(j);
   if (text) printf("%s\n", text);
   cJSON_free(text);
@@ -215,6 +234,7 @@ int cmd_bench(int argc, char **argv) {
   suri_model *m = NULL;
   st = suri_model_new(&spec, o.batch, &m);
   if (!st) st = suri_model_init(m, o.seed);
+  if (!st && o.no_fuse) suri_graph_set_fusion(suri_model_graph(m), 0);
   if (st) rc = cli_fail(st, "cannot build model %s", o.model);
   else rc = run_bench(&o, m);
   suri_model_free(m);

@@ -8,6 +8,7 @@
  * on 2 cores (docs/cli.md has the measurements). */
 #include <getopt.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -45,7 +46,9 @@ void usage_train(FILE *f) {
     "optimizer:\n"
     "  --optim NAME         %s              (default %s)\n"
     "  --lr X               learning rate > 0 (default: the optimizer's: adam/adamw 0.001,\n"
-    "                       sgd/momentum 0.01)\n"
+    "                       sgd/momentum 0.01), or auto[=F]: F x 2/lambda_max (F default\n"
+    "                       0.5), lambda_max of the loss's Gauss-Newton matrix at init\n"
+    "  --lr-samples N       training samples for --lr auto's estimate (default 512)\n"
     "  --momentum X         sgd/momentum only, in [0, 1)  (default: sgd 0, momentum 0.9)\n"
     "  --nesterov           Nesterov momentum (sgd/momentum)          (default off)\n"
     "  --weight-decay X     >= 0 (default: 0; adamw 0.01)\n"
@@ -66,6 +69,13 @@ void usage_train(FILE *f) {
     "  --checkpoint-every N steps between checkpoints, 0 = only at the end (default 0)\n"
     "  --log-every N        steps between metrics.jsonl step records, 0 = epochs only\n"
     "                                                                 (default %d)\n"
+    "  --on-nonfinite P     when the loss, a gradient or a parameter becomes NaN/Inf:\n"
+    "                       stop | skip-step (drop that update) | restore (reload the\n"
+    "                       last checkpoint and go on); may be given with --resume\n"
+    "                                                                 (default stop)\n"
+    "  --memory SIZE        refuse a run whose estimated memory exceeds SIZE (e.g. 2G,\n"
+    "                       512M); may be given with --resume\n"
+    "                                   (default: the memory available on this machine)\n"
     "  --quiet              print only the final result\n"
     "  --json               print the final result as one JSON object on stdout\n"
     "  -h, --help           show this help\n\n"
@@ -78,7 +88,8 @@ void usage_train(FILE *f) {
 }
 
 enum { O_DATA = 256, O_TEST, O_MODEL, O_OPTIM, O_LR, O_MOM, O_NEST, O_WD, O_SCHED, O_BATCH,
-       O_EPOCHS, O_STEPS, O_SEED, O_THREADS, O_OUT, O_RESUME, O_CKPT, O_LOG, O_QUIET, O_JSON };
+       O_EPOCHS, O_STEPS, O_SEED, O_THREADS, O_OUT, O_RESUME, O_CKPT, O_LOG, O_QUIET, O_JSON,
+       O_NONFINITE, O_MEMORY, O_LRSAMPLES };
 
 static const struct option longs[] = {
     {"data", required_argument, 0, O_DATA},       {"test-data", required_argument, 0, O_TEST},
@@ -92,11 +103,14 @@ static const struct option longs[] = {
     {"checkpoint-every", required_argument, 0, O_CKPT},
     {"log-every", required_argument, 0, O_LOG},   {"quiet", no_argument, 0, O_QUIET},
     {"json", no_argument, 0, O_JSON},             {"help", no_argument, 0, 'h'},
+    {"on-nonfinite", required_argument, 0, O_NONFINITE},
+    {"memory", required_argument, 0, O_MEMORY},
+    {"lr-samples", required_argument, 0, O_LRSAMPLES},
     {0, 0, 0, 0}};
 
 /* Which flags were given, to check combinations after parsing. */
 typedef struct given {
-  int test, lr, mom, wd, epochs, steps, threads;
+  int test, lr, mom, wd, epochs, steps, threads, lr_samples;
   const char *not_with_resume; /* first flag that --resume does not allow */
 } given;
 
@@ -107,6 +121,7 @@ static void defaults(train_opts *o) {
   snprintf(o->optim, sizeof o->optim, "%s", DEF_OPTIM);
   snprintf(o->schedule, sizeof o->schedule, "%s", DEF_SCHEDULE);
   o->lr = o->momentum = o->weight_decay = -1;
+  o->lr_samples = 512;
   o->beta1 = 0.9, o->beta2 = 0.999, o->eps = 1e-8;
   o->batch = DEF_BATCH, o->epochs = DEF_EPOCHS, o->seed = DEF_SEED, o->log_every = DEF_LOG_EVERY;
 }
@@ -114,6 +129,26 @@ static void defaults(train_opts *o) {
 static int copy_arg(char *dst, size_t n, const char *flag, const char *v) {
   if (strlen(v) >= n) return cli_usage_error("train", "value of %s is too long", flag);
   snprintf(dst, n, "%s", v);
+  return CLI_OK;
+}
+
+/* --lr X or --lr auto[=F] (F in (0, 1] by default 0.5: a fraction of the stability limit). */
+static int parse_lr(const char *v, train_opts *o) {
+  o->lr_auto = 0;
+  if (strncmp(v, "auto", 4) != 0) return cli_parse_f64("train", "--lr", v, 0, 1, INFINITY, &o->lr);
+  if (v[4] == '\0') {
+    o->lr_auto = 0.5;
+    return CLI_OK;
+  }
+  if (v[4] != '=')
+    return cli_usage_error("train", "invalid value '%s' for --lr: expected a number, auto or "
+                           "auto=FRACTION", v);
+  char *end = NULL;
+  double f = strtod(v + 5, &end);
+  if (end == v + 5 || *end != '\0' || !(f > 0 && f <= 1))
+    return cli_usage_error("train", "invalid value '%s' for --lr: FRACTION in auto=FRACTION must "
+                           "be a number in (0, 1]", v);
+  o->lr_auto = f;
   return CLI_OK;
 }
 
@@ -126,7 +161,10 @@ static int apply(int c, const char *v, train_opts *o, given *g) {
   case O_OPTIM: return copy_arg(o->optim, sizeof o->optim, "--optim", v);
   case O_SCHED: return copy_arg(o->schedule, sizeof o->schedule, "--schedule", v);
   case O_OUT: return copy_arg(o->out, sizeof o->out, "--out", v);
-  case O_LR: g->lr = 1; return cli_parse_f64("train", "--lr", v, 0, 1, INFINITY, &o->lr);
+  case O_LR: g->lr = 1; return parse_lr(v, o);
+  case O_LRSAMPLES:
+    g->lr_samples = 1;
+    return cli_parse_i64("train", "--lr-samples", v, 1, (int64_t)1 << 31, &o->lr_samples);
   case O_MOM: g->mom = 1; return cli_parse_f64("train", "--momentum", v, 0, 0, 0.999999, &o->momentum);
   case O_WD: g->wd = 1; return cli_parse_f64("train", "--weight-decay", v, 0, 0, INFINITY, &o->weight_decay);
   case O_NEST: o->nesterov = 1; return CLI_OK;
@@ -140,6 +178,8 @@ static int apply(int c, const char *v, train_opts *o, given *g) {
   case O_QUIET: o->quiet = 1; return CLI_OK;
   case O_JSON: o->json = 1; return CLI_OK;
   case O_RESUME: o->resume = v; return CLI_OK;
+  case O_NONFINITE: return train_parse_guard("--on-nonfinite", v, o);
+  case O_MEMORY: return train_parse_guard("--memory", v, o);
   }
   return CLI_USAGE;
 }
@@ -164,7 +204,7 @@ static int parse(int argc, char **argv, train_opts *o, given *g) {
     if (c == '?' || c == ':') return cli_getopt_error("train", c, argc, argv);
     if ((rc = apply(c, optarg, o, g))) return rc;
     int ok_with_resume = c == O_RESUME || c == O_THREADS || c == O_STEPS || c == O_EPOCHS ||
-                         c == O_QUIET || c == O_JSON;
+                         c == O_QUIET || c == O_JSON || c == O_NONFINITE || c == O_MEMORY;
     if (!ok_with_resume && !g->not_with_resume) g->not_with_resume = flag_name(c);
   }
   if ((rc = cli_no_operands("train", argc, argv))) return rc;
@@ -199,7 +239,9 @@ static int resolve(train_opts *o, const given *g) {
   if (!sgd_like && (g->mom || o->nesterov))
     return cli_usage_error("train", "--%s applies to sgd and momentum, not %s",
                            g->mom ? "momentum" : "nesterov", o->optim);
-  if (!g->lr) o->lr = hp.lr;
+  if (!g->lr || o->lr_auto > 0) o->lr = hp.lr; /* auto: a placeholder until train_lr_auto */
+  if (g->lr_samples && !(o->lr_auto > 0))
+    return cli_usage_error("train", "--lr-samples applies to --lr auto");
   if (!g->mom) o->momentum = sgd_like ? hp.momentum : 0;
   if (!g->wd) o->weight_decay = hp.weight_decay;
   if (o->nesterov && !(o->momentum > 0))
@@ -238,6 +280,7 @@ static int load_resume(train_opts *o, const given *g) {
   if (rc) return rc;
   snprintf(o->out, sizeof o->out, "%s", cmd.resume);
   o->resume = cmd.resume, o->quiet = cmd.quiet, o->json = cmd.json;
+  o->on_nonfinite = cmd.on_nonfinite, o->memory = cmd.memory;
   if (g->threads) o->threads = cmd.threads;
   if (g->steps) o->steps = cmd.steps, o->epochs = 0;
   if (g->epochs) o->epochs = cmd.epochs, o->steps = 0;

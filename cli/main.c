@@ -1,6 +1,7 @@
 /* main.c - the suri command: a table of subcommands, each in its own cmd_*.c. This file only
  * dispatches: `suri COMMAND [OPTIONS]`, `suri help [COMMAND]`, `suri version`, and -h/--help,
  * --version at the top level. Exit codes: 0 success, 1 failure, 2 bad usage (see cli.h). */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ static const cli_command commands[] = {
     {"train", "train a model (default: an MLP on the bundled mnist10k)", cmd_train, usage_train},
     {"eval", "loss and accuracy of a saved model on a data set", cmd_eval, usage_eval},
     {"predict", "logits of a saved model for inputs in an NPY file", cmd_predict, usage_predict},
+    {"analyze", "curvature spectra, NTK Gram, critical learning rate", cmd_analyze, usage_analyze},
     {"info", "describe a model file or a data set", cmd_info, usage_info},
     {"bench", "time training or inference steps on synthetic data", cmd_bench, usage_bench},
     {"version", "print the version, scalar type and BLAS", cmd_version, usage_version},
@@ -75,6 +77,9 @@ static int cmd_help(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* A write past the file-size limit (ulimit -f) then fails with EFBIG, which the atomic
+   * writer reports and cleans up, instead of killing the process with SIGXFSZ mid-file. */
+  signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     usage_main(stderr);
     return CLI_USAGE;

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "suri/io.h"
+#include "suri/optim.h"
 #include "train_cli.h"
 
 #define CONFIG_NAME "config.json"
@@ -48,6 +49,13 @@ static cJSON *config_json(const train_opts *o) {
   cJSON_AddNumberToObject(j, "threads", (double)o->threads);
   cJSON_AddNumberToObject(j, "checkpoint_every", (double)o->checkpoint_every);
   cJSON_AddNumberToObject(j, "log_every", (double)o->log_every);
+  if (o->lr_auto > 0) { /* how --lr auto chose lr (informational; lr above is what runs) */
+    cJSON *a = cJSON_AddObjectToObject(j, "lr_auto");
+    cJSON_AddNumberToObject(a, "fraction", o->lr_auto);
+    cJSON_AddNumberToObject(a, "lambda_max", o->lr_lambda_max);
+    cJSON_AddNumberToObject(a, "samples", (double)o->lr_auto_n);
+    cJSON_AddStringToObject(a, "operator", "ggn");
+  }
   return j;
 }
 
@@ -114,6 +122,20 @@ static int get_int(const cJSON *j, const char *path, const char *key, int64_t lo
   return CLI_OK;
 }
 
+/* The optional "lr_auto" record of --lr auto, kept when a resumed run rewrites the file. */
+static int read_lr_auto(const cJSON *j, const char *path, train_opts *o) {
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "lr_auto");
+  o->lr_auto = 0, o->lr_lambda_max = 0, o->lr_auto_n = 0;
+  if (!a || cJSON_IsNull(a)) return CLI_OK;
+  if (!cJSON_IsObject(a)) return cli_fail(SURI_OK, "%s: 'lr_auto' must be an object", path);
+  int rc = get_num(a, path, "fraction", &o->lr_auto);
+  if (!rc) rc = get_num(a, path, "lambda_max", &o->lr_lambda_max);
+  if (!rc) rc = get_int(a, path, "samples", 1, &o->lr_auto_n);
+  if (!rc && !(o->lr_auto > 0 && o->lr_auto <= 1 && o->lr_lambda_max > 0))
+    rc = cli_fail(SURI_OK, "%s: 'lr_auto' needs fraction in (0, 1] and lambda_max > 0", path);
+  return rc;
+}
+
 static int read_fields(const cJSON *j, const char *path, train_opts *o) {
   int64_t seed = 0;
   int rc = get_str(j, path, "data", o->data, sizeof o->data, 0);
@@ -139,7 +161,41 @@ static int read_fields(const cJSON *j, const char *path, train_opts *o) {
   if (!cJSON_IsBool(nv)) return cli_fail(SURI_OK, "%s: key 'nesterov' is missing or not a boolean", path);
   o->nesterov = cJSON_IsTrue(nv);
   o->seed = (uint64_t)seed;
+  return read_lr_auto(j, path, o);
+}
+
+/* A config.json may come from anywhere (a copied run directory): its values get the same
+ * range checks as the flags they stand for, before anything is sized from them. */
+static int check_fields(const char *path, const train_opts *o) {
+  suri_optim_kind kind;
+  suri_model_spec spec;
+  suri_schedule sch;
+  if (o->batch > (1 << 20))
+    return cli_fail(SURI_OK, "%s: 'batch' must be in [1, 1048576] (got %lld)", path,
+                    (long long)o->batch);
+  if (o->threads > 1024)
+    return cli_fail(SURI_OK, "%s: 'threads' must be in [0, 1024] (got %lld)", path,
+                    (long long)o->threads);
+  if (o->epochs == 0 && o->steps == 0)
+    return cli_fail(SURI_OK, "%s: 'epochs' or 'steps' must be >= 1", path);
+  if (!(o->lr > 0)) return cli_fail(SURI_OK, "%s: 'lr' must be > 0 (got %g)", path, o->lr);
+  if (suri_optim_kind_parse(o->optim, &kind))
+    return cli_fail(SURI_ERR_ARG, "%s: bad 'optim'", path);
+  if (suri_model_spec_parse(o->model, &spec))
+    return cli_fail(SURI_ERR_ARG, "%s: bad 'model'", path);
+  if (suri_schedule_parse(o->schedule, o->lr, 1 << 30, &sch))
+    return cli_fail(SURI_ERR_ARG, "%s: bad 'schedule'", path);
   return CLI_OK;
+}
+
+int train_config_parse(const char *text, size_t n, const char *path, train_opts *o) {
+  cJSON *j = cJSON_ParseWithLength(text, n);
+  int rc;
+  if (!j || !cJSON_IsObject(j)) rc = cli_fail(SURI_OK, "%s: not a JSON object", path);
+  else rc = read_fields(j, path, o);
+  if (!rc) rc = check_fields(path, o);
+  cJSON_Delete(j);
+  return rc;
 }
 
 int train_config_read(const char *dir, train_opts *o) {
@@ -149,11 +205,7 @@ int train_config_read(const char *dir, train_opts *o) {
   size_t n = 0;
   suri_status st = suri_read_file(path, (size_t)1 << 20, &data, &n);
   if (st) return cli_fail(st, "cannot read %s (is %s a 'suri train' output directory?)", path, dir);
-  cJSON *j = cJSON_ParseWithLength(data, n);
-  int rc;
-  if (!j || !cJSON_IsObject(j)) rc = cli_fail(SURI_OK, "%s: not a JSON object", path);
-  else rc = read_fields(j, path, o);
-  cJSON_Delete(j);
+  int rc = train_config_parse(data, n, path, o);
   suri_free(data);
   return rc;
 }

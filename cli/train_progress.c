@@ -110,6 +110,14 @@ int train_progress_cb(const suri_train_event *ev, void *user) {
     train_progress_clear(p);
     if (ev->path) snprintf(p->model, sizeof p->model, "%s", ev->path);
     break;
+  case SURI_EV_NONFINITE: /* a skipped step or a restore: shown even with --quiet, the first
+                            ten of them (the final result line gives the count) */
+    train_progress_clear(p);
+    if (++p->nonfinite <= 10)
+      fprintf(stderr, "suri: warning: %s\n", ev->message ? ev->message : "non-finite step");
+    if (p->nonfinite == 10)
+      fprintf(stderr, "suri: warning: further non-finite steps are not shown\n");
+    break;
   }
   return 0;
 }

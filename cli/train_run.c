@@ -37,6 +37,7 @@ static int build_model(run *r) {
   const train_opts *o = r->o;
   suri_model_spec spec;
   suri_status st = suri_model_spec_parse(o->model, &spec);
+  if (!st && train_check_memory(o, &spec, r->train, r->test)) return CLI_FAIL;
   if (!st) st = suri_model_new(&spec, o->batch, &r->m);
   if (!st) st = suri_model_init(r->m, o->seed);
   if (st) return cli_fail(st, "cannot build model '%s'", o->model);
@@ -111,8 +112,12 @@ static void print_json(const run *r, const char *status) {
     json_num(j, "test_accuracy", r->sum.test_accuracy);
     json_num(j, "seconds", r->sum.seconds);
     json_num(j, "samples_per_s", r->sum.samples_per_s);
+    cJSON_AddNumberToObject(j, "skipped_steps", (double)r->sum.skipped_steps);
+    cJSON_AddNumberToObject(j, "restores", (double)r->sum.restores);
   }
   cJSON_AddNumberToObject(j, "threads", (double)o->threads);
+  cJSON_AddNumberToObject(j, "lr", o->lr);
+  if (o->lr_auto > 0) cJSON_AddNumberToObject(j, "lr_lambda_max", o->lr_lambda_max);
   char *text = cJSON_PrintUnformatted(j);
   if (text) printf("%s\n", text);
   fflush(stdout);
@@ -131,6 +136,8 @@ static void print_result(const run *r) {
          (long long)s->steps, (long long)r->prog.epochs, s->seconds, s->samples_per_s,
          (long long)r->o->threads);
   if (s->resumed_from) printf(", resumed from step %lld", (long long)s->resumed_from);
+  if (s->skipped_steps) printf(", %lld non-finite steps skipped", (long long)s->skipped_steps);
+  if (s->restores) printf(", %lld checkpoint restores", (long long)s->restores);
   printf("\nwrote %s/: config.json metrics.jsonl model.safetensors checkpoint.safetensors\n",
          r->o->out);
   fflush(stdout);
@@ -165,6 +172,7 @@ static int train(run *r) {
   c.checkpoint_every = o->checkpoint_every;
   c.log_every = o->log_every;
   c.stop = train_stop_flag();
+  c.on_nonfinite = (suri_nonfinite_policy)o->on_nonfinite;
   train_progress_init(&r->prog, o->quiet || o->json);
   if (!o->quiet && !o->json) print_header(r);
   suri_status st = suri_train_run(r->m, r->train, r->test, &c, train_progress_cb, &r->prog,
@@ -188,6 +196,7 @@ int cli_train_run(train_opts *o, int write_config) {
     rc = load_data(&r);
   }
   if (!rc) rc = build_model(&r);
+  if (!rc && !o->resume && o->lr_auto > 0) rc = train_lr_auto(o, r.m, r.train);
   if (!rc && !o->resume) rc = prepare_out(o);
   /* A lengthened resume rewrites config.json; if the trainer then refuses the run before
    * starting (e.g. the checkpoint lies beyond the new length) the old file is put back. */

@@ -132,11 +132,23 @@ def make_pool(spec, batch, seed):
     return xs, ys
 
 
+def step_flops(spec, infer, b):
+    """GEMM flops of one step or pass, as cli/cmd_bench.c counts them: per layer and sample
+    2*in*out forward, 2*in*out for the weight gradient, 2*in*out for the input gradient (not
+    for the first layer: the data needs no gradient, and torch skips it too)."""
+    w = spec["widths"]
+    f = 0.0
+    for l in range(1, len(w)):
+        mac = w[l - 1] * w[l]
+        f += 2.0 * b * mac * (1 if infer else (2 if l == 1 else 3))
+    return f
+
+
 def report(bench, spec, model, args, threads, seconds, extra=None):
     import torch
     params = sum(p.numel() for p in model.parameters())
     b, n = args.batch, args.steps
-    flops = (2.0 if bench == "infer" else 6.0) * params * b * n
+    flops = step_flops(spec, bench == "infer", b) * n
     out = {"bench": bench, "model": canonical(spec), "params": params, "batch": b,
            "threads": threads}
     if extra:
@@ -146,7 +158,8 @@ def report(bench, spec, model, args, threads, seconds, extra=None):
         "samples_per_s": b * n / seconds if seconds > 0 else 0.0,
         "ms_per_step": 1e3 * seconds / n,
         "gflops": flops / seconds * 1e-9 if seconds > 0 else 0.0,
-        "gflops_estimate": "2*params*batch per pass" if bench == "infer" else "6*params*batch per step",
+        "gflops_estimate": ("GEMM flops: 2*B*sum(in*out)" if bench == "infer"
+                            else "GEMM flops: 2*B*(2*sum(in*out) + sum_{l>=2}(in*out))"),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "blas": blas_info(), "real": "f32", "impl": "pytorch " + torch.__version__})
     print(json.dumps(out))

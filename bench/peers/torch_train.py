@@ -10,8 +10,8 @@ What one timed step is, written as a PyTorch user writes a training loop:
   logits = model(x); loss = F.cross_entropy(logits, y)   (mean softmax cross-entropy)
   opt.zero_grad(); loss.backward(); opt.step()           (torch.optim.SGD, lr 0.01)
 The data (POOL = 8 batches of uniform [0,1) inputs and uniform labels, used in turn) is made
-before the clock starts, as in cli/cmd_bench.c. gflops uses suri's estimate, 6 * params * batch
-flops per step, so both sides divide the same number by their own time.
+before the clock starts, as in cli/cmd_bench.c. gflops uses suri's count of the GEMM flops of a
+step (torch_common.step_flops), so both sides divide the same number by their own time.
 """
 import os
 import sys

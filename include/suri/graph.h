@@ -165,6 +165,14 @@ int64_t suri_graph_batch(const suri_graph *g);
 void suri_graph_set_training(suri_graph *g, int training);
 int suri_graph_training(const suri_graph *g);
 
+/* Parameter gradients: added to the bound grads block by each backward pass (0, the default),
+ * or overwritten (1): the pass then writes every parameter gradient, zero for parameters it
+ * does not reach, so the caller needs no memset of the block before it. */
+void suri_graph_set_grad_overwrite(suri_graph *g, int overwrite);
+/* Dense + point-wise activation fusion (default on). Values and gradients are bitwise the same
+ * either way; off is for tests and measurements. */
+void suri_graph_set_fusion(suri_graph *g, int on);
+
 /* Dropout randomness: stream and a call counter advanced by each training forward pass. */
 void suri_graph_set_rng(suri_graph *g, suri_rng rng);
 uint64_t suri_graph_rng_calls(const suri_graph *g);
@@ -182,8 +190,9 @@ const suri_real *suri_graph_tangent(suri_graph *g, suri_node n);
 /* Runs every op node in topological order. */
 suri_status suri_graph_forward(suri_graph *g);
 /* Reverse pass from node `from` with seed dL/d(from) (NULL = ones, the usual choice for a
- * scalar loss). Gradients of intermediate nodes are reset first; parameter gradients
- * accumulate into the bound grads block; input gradients (if wanted) are overwritten.
+ * scalar loss). Gradients of intermediate nodes are recomputed (nodes the pass does not reach
+ * read as zero); parameter gradients accumulate into the bound grads block (see
+ * suri_graph_set_grad_overwrite); input gradients (if wanted) are overwritten.
  * Requires a forward pass on the same batch first. */
 suri_status suri_graph_backward(suri_graph *g, suri_node from, const suri_real *seed);
 /* Forward-mode tangents: param_tangent is a flat vector laid out like the parameters (NULL =

@@ -14,6 +14,13 @@ extern "C" {
 void suri_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, suri_real alpha,
                const suri_real *A, int64_t lda, const suri_real *B, int64_t ldb, suri_real beta,
                suri_real *C, int64_t ldc);
+/* 1 if the BLAS kernel set has a small-matrix GEMM path (OpenBLAS SkylakeX, Cooperlake,
+ * SapphireRapids); suri_gemm then keeps one-row products as GEMMs, else it runs them as gemv. */
+int suri_blas_small_gemm(void);
+/* y = alpha op(A) x + beta y, A: (M, N) row-major, op(A) = A (x: (N), y: (M)) or A^T (x: (M),
+ * y: (N)). With beta = 0, y is not read. */
+void suri_gemv(int trans_a, int64_t M, int64_t N, suri_real alpha, const suri_real *A,
+               int64_t lda, const suri_real *x, suri_real beta, suri_real *y);
 /* Reference: triple loop, accumulates in double. */
 void suri_gemm_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, suri_real alpha,
                    const suri_real *A, int64_t lda, const suri_real *B, int64_t ldb,

@@ -28,6 +28,31 @@
 extern "C" {
 #endif
 
+/* What the trainer does when the loss, a gradient or a parameter becomes NaN or infinite.
+ * Every step checks the loss, then the gradient block (before the update) and the parameter
+ * and state blocks (after it): one pass each over the bit patterns, about 0.1 ms per million
+ * parameters. The message names the step and the first non-finite tensor (by its model file
+ * name, e.g. "gradient of fc2.weight (NaN at element 17)"). */
+typedef enum suri_nonfinite_policy {
+  SURI_NONFINITE_STOP,    /* stop: SURI_ERR_NUMERIC; the last checkpoint on disk is kept as it
+                             is and no model file is written (default) */
+  SURI_NONFINITE_SKIP,    /* "skip-step": a non-finite loss or gradient skips that step's
+                             update (the batch is dropped and not counted in the metrics);
+                             after SURI_NONFINITE_MAX_SKIPS skips in a row, or a parameter that
+                             became non-finite (an applied update cannot be undone), it stops */
+  SURI_NONFINITE_RESTORE  /* "restore": reload parameters, state and optimizer state from
+                             out_dir's checkpoint and continue with the next batch (the step
+                             count and schedule go on); stops if there is no checkpoint yet, or
+                             after SURI_NONFINITE_MAX_RESTORES restores without a new
+                             checkpoint in between */
+} suri_nonfinite_policy;
+#define SURI_NONFINITE_MAX_SKIPS 100
+#define SURI_NONFINITE_MAX_RESTORES 10
+
+/* "stop", "skip-step", "restore" <-> the enum. parse: SURI_ERR_ARG listing the names. */
+suri_status suri_nonfinite_parse(const char *name, suri_nonfinite_policy *out);
+const char *suri_nonfinite_name(suri_nonfinite_policy p);
+
 typedef struct suri_train_config {
   const char *optim;        /* "sgd" | "momentum" | "adam" | "adamw"          (default "sgd") */
   double lr;                /* base learning rate                              (default 0.1) */
@@ -47,6 +72,7 @@ typedef struct suri_train_config {
   int64_t log_every;        /* steps between step records, 0 = epochs only     (default 50) */
   int eval_train;           /* also evaluate the full train set each epoch     (default 0) */
   volatile const int *stop; /* set asynchronously (signal): checkpoint, SURI_ERR_INTERRUPTED */
+  suri_nonfinite_policy on_nonfinite; /* NaN/Inf handling (above)    (default STOP) */
 } suri_train_config;
 
 suri_train_config suri_train_defaults(void);
@@ -56,7 +82,8 @@ typedef enum suri_train_event_kind {
   SURI_EV_STEP,       /* every step (for progress bars); metrics line every log_every */
   SURI_EV_EPOCH,      /* end of an epoch, with test metrics */
   SURI_EV_CHECKPOINT, /* a checkpoint was written to `path` */
-  SURI_EV_DONE        /* training finished; model written to `path` (if out_dir) */
+  SURI_EV_DONE,       /* training finished; model written to `path` (if out_dir) */
+  SURI_EV_NONFINITE   /* a step was skipped or the checkpoint restored (`message` says why) */
 } suri_train_event_kind;
 
 typedef struct suri_train_event {
@@ -67,6 +94,7 @@ typedef struct suri_train_event {
   double lr, seconds, samples_per_s;
   double test_loss, test_accuracy; /* NaN when not evaluated */
   const char *path;
+  const char *message;       /* SURI_EV_NONFINITE: what was non-finite and what was done */
 } suri_train_event;
 
 /* Returning non-zero from the callback stops training like `stop` does. */
@@ -78,18 +106,57 @@ typedef struct suri_train_summary {
   double test_loss, test_accuracy;   /* NaN if no test set */
   double seconds, samples_per_s;
   int64_t resumed_from;              /* step the run resumed from (0 if fresh) */
+  int64_t skipped_steps, restores;   /* non-finite steps handled by on_nonfinite */
 } suri_train_summary;
 
 /* Trains `m` (already initialised, or loaded) on `train`, evaluating on `test` (may be NULL)
  * after each epoch. Errors: SURI_ERR_ARG for a bad config or data that does not fit the model
- * (message names the option), SURI_ERR_NUMERIC when the loss becomes NaN/Inf (message names
- * the step), SURI_ERR_IO for files, SURI_ERR_INTERRUPTED when stopped (after checkpointing). */
+ * (message names the option), SURI_ERR_NUMERIC when the loss, a gradient or a parameter
+ * becomes NaN/Inf and on_nonfinite does not handle it (message names the step and the tensor),
+ * SURI_ERR_IO for files, SURI_ERR_INTERRUPTED when stopped (after checkpointing). */
 suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_dataset *test,
                            const suri_train_config *cfg, suri_train_callback cb, void *user,
                            suri_train_summary *out);
 
 /* Checks that a data set fits a model (input width, classes vs outputs, targets). */
 suri_status suri_train_check_data(const suri_model *m, const suri_dataset *d, const char *what);
+
+/* ---- memory ------------------------------------------------------------------------------- */
+/* Peak memory of a training run, estimated from the spec before anything is allocated, in
+ * bytes (doubles: no overflow whatever the spec). It counts what suri allocates: the
+ * parameter, gradient and state blocks, the optimizer's state arrays, the graph's buffers for
+ * the maximum batch (value, tangent and gradient of every node, op scratch), the trainer's
+ * batch buffers and epoch order, the data sets as they are held (either may be NULL), and the
+ * transient copy of the tensors that writing a checkpoint (or reading one to resume) makes.
+ * It is an upper estimate of what suri allocates (tests/test_train_guard.c checks it against
+ * suri_graph_bytes and the blocks), plus an allowance for the code and the BLAS buffers. */
+typedef struct suri_train_memory {
+  double params; /* parameters + gradients + state */
+  double optim;  /* optimizer state */
+  double graph;  /* graph buffers */
+  double batch;  /* batch buffers, epoch order */
+  double data;   /* data sets */
+  double io;     /* the copy of every tensor a checkpoint write (or a resume's read) holds */
+  double runtime;/* code, libraries, and BLAS work buffers: 16 MiB + 32 MiB a thread
+                    (OpenBLAS's per-thread buffer) for suri_get_threads() threads */
+  double total;
+} suri_train_memory;
+suri_status suri_train_memory_estimate(const suri_model_spec *spec, const suri_train_config *c,
+                                       const suri_dataset *train, const suri_dataset *test,
+                                       suri_train_memory *out);
+/* Memory this process can still use, in bytes: the kernel's MemAvailable (/proc/meminfo),
+ * lowered to what a cgroup limit leaves (cgroup v2 memory.max - memory.current, or v1's
+ * limit_in_bytes - usage_in_bytes) when one is set; the physical memory (sysconf) where
+ * /proc is missing; 0 if nothing is known. */
+double suri_memory_available(void);
+/* SURI_OK if m->total <= limit; else SURI_ERR_NOMEM with the estimate and its parts, and
+ * `limit_what` (e.g. "--memory 2G", "the machine's physical memory") in the message. */
+suri_status suri_train_memory_check(const suri_train_memory *m, double limit,
+                                    const char *limit_what);
+/* Parses a memory size: a number with an optional unit K, M, G, T (powers of 1024; also KB,
+ * MB, GB, TB, KiB, MiB, GiB, TiB, and B for bytes), e.g. "512M", "1.5G", "4096". SURI_ERR_ARG
+ * for anything else or a size below 1 MiB. */
+suri_status suri_parse_memory(const char *text, double *bytes);
 
 #ifdef __cplusplus
 }

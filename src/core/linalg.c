@@ -1,5 +1,11 @@
-/* linalg.c - BLAS/LAPACKE wrappers (row-major) and their naive reference kernels. */
+/* linalg.c - BLAS/LAPACKE wrappers (row-major) and their naive reference kernels.
+ * A GEMM with one row (batch-1 inference) goes to gemv unless OpenBLAS's kernel set has a
+ * small-matrix GEMM path: a plain M = 1 GEMM first packs (copies) all of B, 6x slower than
+ * gemv with the Haswell kernels here, while the AVX-512 sets of OpenBLAS 0.3.21 (SkylakeX,
+ * Cooperlake) run it through their small-matrix kernel, faster than gemv, and on one thread
+ * where their gemv would wake the BLAS thread pool (docs/performance.md). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,16 +16,54 @@
 
 static CBLAS_TRANSPOSE tr(int t) { return t ? CblasTrans : CblasNoTrans; }
 
+static pthread_once_t small_once = PTHREAD_ONCE_INIT;
+static int small_gemm;
+
+static void detect_small_gemm(void) {
+  const char *core = openblas_get_corename();
+  small_gemm = core && (strstr(core, "SkylakeX") || strstr(core, "Cooperlake") ||
+                        strstr(core, "SapphireRapids"));
+}
+
+int suri_blas_small_gemm(void) {
+  pthread_once(&small_once, detect_small_gemm);
+  return small_gemm;
+}
+
 void suri_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, suri_real alpha,
                const suri_real *A, int64_t lda, const suri_real *B, int64_t ldb, suri_real beta,
                suri_real *C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
+  if (M == 1 && !ta && K > 0 && !suri_blas_small_gemm()) {
+    /* C (1, N) = alpha A (1, K) op(B) + beta C: op(B)^T A as a matrix-vector product; B is
+     * stored (N, K) when transposed, (K, N) otherwise. */
+    if (tb) suri_gemv(0, N, K, alpha, B, ldb, A, beta, C);
+    else suri_gemv(1, K, N, alpha, B, ldb, A, beta, C);
+    return;
+  }
 #ifdef SURI_REAL_DOUBLE
   cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), (blasint)M, (blasint)N, (blasint)K, alpha, A,
               (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 #else
   cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (blasint)M, (blasint)N, (blasint)K, alpha, A,
               (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
+#endif
+}
+
+void suri_gemv(int ta, int64_t M, int64_t N, suri_real alpha, const suri_real *A, int64_t lda,
+               const suri_real *x, suri_real beta, suri_real *y) {
+  if (M <= 0 || N <= 0) return;
+  int64_t ny = ta ? N : M;
+  /* BLAS scales y by beta even when beta = 0, which keeps a NaN already in y; the contract
+   * here is that y is not read then. */
+  if (beta == 0)
+    for (int64_t i = 0; i < ny; i++) y[i] = 0;
+#ifdef SURI_REAL_DOUBLE
+  cblas_dgemv(CblasRowMajor, tr(ta), (blasint)M, (blasint)N, alpha, A, (blasint)lda, x, 1,
+              beta == 0 ? 1.0 : beta, y, 1);
+#else
+  cblas_sgemv(CblasRowMajor, tr(ta), (blasint)M, (blasint)N, alpha, A, (blasint)lda, x, 1,
+              beta == 0 ? 1.0f : beta, y, 1);
 #endif
 }
 

@@ -44,6 +44,7 @@ suri_graph *suri_graph_new(void) {
     return NULL;
   }
   g->training = 1;
+  g->fusion = 1;
   g->rng = suri_rng_make(0, SURI_RNG_DROPOUT);
   return g;
 }
@@ -225,6 +226,28 @@ void suri_graph_want_input_grad(suri_graph *g, suri_node input) {
 
 static size_t round_up(size_t n) { return (n + SURI_ALIGN - 1) / SURI_ALIGN * SURI_ALIGN; }
 
+/* Counts the op consumers of every node and pairs each dense node with the point-wise
+ * activation that is its only consumer (the activation's definition has fused kernels). The
+ * dense output stays a real node (value and gradient), since layer tables point at it. */
+static void plan_fusion(suri_graph *g) {
+  for (int32_t i = 0; i < g->n; i++) g->nodes[i].n_consumers = 0, g->nodes[i].fuse = -1;
+  for (int32_t i = 0; i < g->n; i++) {
+    const graph_node *nd = &g->nodes[i];
+    if (nd->type != NODE_OP) continue;
+    for (int k = 0; k < nd->n_in; k++) g->nodes[nd->in[k]].n_consumers++;
+  }
+  for (int32_t i = 0; i < g->n; i++) {
+    graph_node *a = &g->nodes[i];
+    if (a->type != NODE_OP || a->n_in != 1) continue;
+    const suri_op_def *def = suri_op_table[a->op];
+    if (!def->fused_forward || !def->fused_backward) continue;
+    graph_node *d = &g->nodes[a->in[0]];
+    if (d->type != NODE_OP || d->op != SURI_OP_DENSE || d->n_consumers != 1) continue;
+    d->fuse = i;
+    a->fuse = a->in[0];
+  }
+}
+
 suri_status suri_graph_compile(suri_graph *g, int64_t max_batch) {
   if (!g) return suri_fail(SURI_ERR_ARG, "graph is NULL");
   if (g->err) return suri_fail(g->err, "%s", g->errmsg);
@@ -275,6 +298,8 @@ suri_status suri_graph_compile(suri_graph *g, int64_t max_batch) {
   }
   g->batch = max_batch;
   g->compiled = 1;
+  plan_fusion(g);
+  suri_graph_prepare_ctx(g);
   return SURI_OK;
 }
 

@@ -23,7 +23,15 @@ typedef struct graph_node {
   const suri_real *tan_view; /* current tangent (NULL = zero) */
   void *scratch;
   size_t scratch_bytes;
-  int touched;       /* backward: gradient received something */
+  int touched;       /* backward: gradient received something (its first writer overwrote) */
+  int bias_done;     /* backward: a fused activation already wrote this dense node's db */
+  int32_t n_consumers; /* op nodes reading this node's value */
+  int32_t fuse;      /* dense: id of the activation fused into it; activation: id of its dense
+                        producer; -1 = not fused (see graph.c, plan_fusion) */
+  suri_shape live;   /* shape with the current batch */
+  suri_rng rng;      /* op: dropout stream of this node */
+  suri_op_ctx ctx;   /* op: prepared context (shapes, value buffers); per-call fields are set
+                        by run.c before each kernel call */
 } graph_node;
 
 struct suri_graph {
@@ -40,9 +48,13 @@ struct suri_graph {
   uint64_t rng_calls;
   void *block; /* all node buffers */
   size_t bytes;
+  int grad_overwrite; /* backward overwrites parameter gradients instead of adding */
+  int fusion;         /* dense + activation fusion enabled (default 1) */
 };
 
 /* Live shape of node i for the current batch. */
 void suri_graph_live_shape(const suri_graph *g, const graph_node *nd, suri_shape *out);
+/* Fills the prepared contexts of every op node from the current buffers and bindings. */
+void suri_graph_prepare_ctx(suri_graph *g);
 
 #endif

@@ -39,6 +39,10 @@ void suri_array_free(suri_array *a) {
 }
 
 int64_t suri_array_numel(const suri_array *a) {
+  /* A zero dim makes the count 0 whatever the others are; the readers accept e.g. an IDX
+   * shape (3570717908, 4109575411, 0), whose left-to-right product would overflow. */
+  for (int i = 0; i < a->rank; i++)
+    if (a->dim[i] == 0) return 0;
   int64_t n = 1;
   for (int i = 0; i < a->rank; i++) n *= a->dim[i];
   return n;

@@ -88,6 +88,24 @@ static suri_status load_tensors(suri_model *m, const suri_safetensors *st, const
   return load_input_norm(m, st, path);
 }
 
+/* The file's own architecture claim is checked against what it holds before the model is
+ * built: the dense weights alone need sum_l width[l] * width[l+1] values, so a 200-byte file
+ * whose model_spec names a 10^12-parameter network is refused without allocating it. */
+static suri_status check_capacity(const suri_model_spec *spec, const suri_safetensors *st,
+                                  const char *path) {
+  int64_t need = 0, have = 0;
+  for (int l = 0; l + 1 < spec->n_widths; l++) need += spec->width[l] * spec->width[l + 1];
+  for (int64_t i = 0; i < suri_st_count(st); i++) {
+    const suri_st_tensor *t = suri_st_at(st, i);
+    have += (int64_t)(t->nbytes / suri_dtype_size(t->dtype));
+  }
+  if (need > have)
+    return suri_fail(SURI_ERR_FORMAT, "%s: model_spec needs %lld weights but the file holds only "
+                     "%lld values (truncated or not a model of that architecture)", path,
+                     (long long)need, (long long)have);
+  return SURI_OK;
+}
+
 suri_status suri_model_load(const char *path, int64_t max_batch, suri_model **out,
                             uint64_t *seed) {
   *out = NULL;
@@ -102,6 +120,7 @@ suri_status suri_model_load(const char *path, int64_t max_batch, suri_model **ou
   }
   suri_model_spec spec;
   s = suri_model_spec_parse(spec_text, &spec);
+  if (!s) s = check_capacity(&spec, st, path);
   if (!s) s = suri_model_new(&spec, max_batch, out);
   if (!s) s = load_tensors(*out, st, path);
   uint64_t sd = 0;

@@ -1,10 +1,14 @@
 /* dense.c - fully connected layer y = sw * x W^T + sb * b.
  * x: (B, IN), W: (OUT, IN), b: (OUT), y: (B, OUT).
  * sw, sb are the parametrization multipliers (standard: 1, 1; NTK: sigma_w/sqrt(IN), sigma_b;
- * Jacot et al. 2018). The weight gradient GEMM accumulates straight into the flat gradient
- * block (beta = 1), BLAS transpose flags avoid explicit transposes.
- *   backward: dx += sw dy W,  dW += sw dy^T x,  db += sb sum_rows dy
- *   jvp:      ty  = sw (tx W^T + x tW^T) + sb tb */
+ * Jacot et al. 2018). The weight gradient GEMM writes straight into the flat gradient block
+ * (beta = 1 to add, 0 to overwrite: op.h's grad_acc), BLAS transpose flags avoid explicit
+ * transposes. A batch of one row becomes a matrix-vector product inside suri_gemm where that
+ * is faster (src/core/linalg.c).
+ *   backward: dx (+)= sw dy W,  dW (+)= sw dy^T x,  db (+)= sb sum_rows dy
+ *   jvp:      ty  = sw (tx W^T + x tW^T) + sb tb
+ * suri_dense_fused_forward runs the GEMM and hands the bias and the activation of the next node
+ * to one pass (graph fusion, see src/graph/run.c). */
 #include <stdio.h>
 
 #include "op.h"
@@ -45,22 +49,45 @@ static void add_bias_rows(int64_t B, int64_t O, suri_real *y, const suri_real *b
   }
 }
 
-static void dense_forward(const suri_op_ctx *c) {
+/* y = sw x W^T, no bias. */
+static void dense_matmul(const suri_op_ctx *c) {
   int64_t B = c->in_shape[0]->dim[0], I = c->in_shape[0]->dim[1], O = c->in_shape[1]->dim[0];
-  suri_real sw = (suri_real)c->attr->f[0], sb = (suri_real)c->attr->f[1];
+  suri_real sw = (suri_real)c->attr->f[0];
   suri_gemm(0, 1, B, O, I, sw, c->in[0], I, c->in[1], I, 0, c->out, O);
-  if (c->n_in == 3) add_bias_rows(B, O, c->out, c->in[2], sb);
+}
+
+static void dense_forward(const suri_op_ctx *c) {
+  dense_matmul(c);
+  if (c->n_in == 3)
+    add_bias_rows(c->in_shape[0]->dim[0], c->in_shape[1]->dim[0], c->out, c->in[2],
+                  (suri_real)c->attr->f[1]);
+}
+
+void suri_dense_fused_forward(const suri_op_ctx *dense, const suri_op_ctx *act,
+                              suri_fused_forward_fn fwd) {
+  dense_matmul(dense);
+  fwd(act, dense->out, dense->n_in == 3 ? dense->in[2] : NULL, (suri_real)dense->attr->f[1]);
 }
 
 static void dense_backward(const suri_op_ctx *c) {
   int64_t B = c->in_shape[0]->dim[0], I = c->in_shape[0]->dim[1], O = c->in_shape[1]->dim[0];
   suri_real sw = (suri_real)c->attr->f[0], sb = (suri_real)c->attr->f[1];
   const suri_real *dy = c->out_grad;
-  if (c->in_grad[0]) suri_gemm(0, 0, B, I, O, sw, dy, O, c->in[1], I, 1, c->in_grad[0], I);
-  if (c->in_grad[1]) suri_gemm(1, 0, O, I, B, sw, dy, O, c->in[0], I, 1, c->in_grad[1], I);
+  if (c->in_grad[0])
+    suri_gemm(0, 0, B, I, O, sw, dy, O, c->in[1], I, (suri_real)SURI_GRAD_ACC(c, 0),
+              c->in_grad[0], I);
+  if (c->in_grad[1])
+    suri_gemm(1, 0, O, I, B, sw, dy, O, c->in[0], I, (suri_real)SURI_GRAD_ACC(c, 1),
+              c->in_grad[1], I);
   if (c->n_in == 3 && c->in_grad[2]) {
     suri_real *db = c->in_grad[2];
-    for (int64_t i = 0; i < B; i++) {
+    int64_t i0 = 0;
+    if (!SURI_GRAD_ACC(c, 2)) { /* overwrite: the first row sets db */
+#pragma omp simd
+      for (int64_t j = 0; j < O; j++) db[j] = sb * dy[j];
+      i0 = 1;
+    }
+    for (int64_t i = i0; i < B; i++) {
       const suri_real *dyi = dy + i * O;
 #pragma omp simd
       for (int64_t j = 0; j < O; j++) db[j] += sb * dyi[j];
@@ -93,4 +120,5 @@ const suri_op_def suri_op_dense_def = {
     .forward = dense_forward,
     .backward = dense_backward,
     .jvp = dense_jvp,
+    .overwrite = 1,
 };

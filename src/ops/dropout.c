@@ -1,7 +1,8 @@
 /* dropout.c - inverted dropout (Srivastava et al. 2014, with the scaling moved to training
  * time as in PyTorch): in training, y = x m with m = 1/(1-p) with probability 1-p, else 0, so
  * E[y] = x and evaluation is the identity. p = f[0] in [0, 1]; p = 1 drops everything.
- *   backward: dx += m dy;  jvp: ty = m tx   (m is the mask of the forward pass).
+ *   backward: dx (+)= m dy (op.h's grad_acc);  jvp: ty = m tx   (m is the mask of the forward
+ *   pass).
  * The mask comes from the counter-based stream c->rng: element e uses word e % 4 of block
  * c->rng_index + e / 4, u = (word + 1/2) / 2^32 in (0, 1), kept when u >= p. A mask therefore
  * depends only on (seed, node, forward-pass counter, element), never on the thread count, and
@@ -69,12 +70,20 @@ static void dropout_backward(const suri_op_ctx *c) {
   const suri_real *dy = c->out_grad, *mask = mask_of(c);
   suri_real *dx = c->in_grad[0];
   if (!dx) return;
-  if (*mode_of(c)) {
+  int acc = SURI_GRAD_ACC(c, 0);
+  if (!*mode_of(c)) {
+    if (!acc) {
+      memcpy(dx, dy, (size_t)n * sizeof *dx);
+      return;
+    }
+#pragma omp parallel for simd if(parallel: n > SURI_OMP_MIN)
+    for (int64_t k = 0; k < n; k++) dx[k] += dy[k];
+  } else if (acc) {
 #pragma omp parallel for simd if(parallel: n > SURI_OMP_MIN)
     for (int64_t k = 0; k < n; k++) dx[k] += mask[k] * dy[k];
   } else {
 #pragma omp parallel for simd if(parallel: n > SURI_OMP_MIN)
-    for (int64_t k = 0; k < n; k++) dx[k] += dy[k];
+    for (int64_t k = 0; k < n; k++) dx[k] = mask[k] * dy[k];
   }
 }
 
@@ -101,4 +110,5 @@ const suri_op_def suri_op_dropout_def = {
     .forward = dropout_forward,
     .backward = dropout_backward,
     .jvp = dropout_jvp,
+    .overwrite = 1,
 };

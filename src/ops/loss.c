@@ -3,7 +3,7 @@
  * softmax_ce, logits z: (B, C), labels y: (B) int32 -> L = (1/n) sum_i (lse_i - z_{i, y_i}),
  *   lse_i = m_i + log sum_k exp(z_ik - m_i), m_i = max_k z_ik (the log-sum-exp shift keeps every
  *   exponent <= 0: no overflow, and the largest term is exactly 1). Fused with the softmax:
- *   dz_ik += dL/n (p_ik - [k = y_i]),  p_ik = exp(z_ik - lse_i);
+ *   dz_ik (+)= dL/n (p_ik - [k = y_i]),  p_ik = exp(z_ik - lse_i)  (op.h's grad_acc);
  *   tL = (1/n) sum_i (sum_k p_ik tz_ik - tz_{i, y_i}).
  *   Labels are validated by the callers (the data loaders do). A kernel cannot report an error,
  *   so a label outside [0, C) is never read through: its row is ignored, like PyTorch's
@@ -92,16 +92,25 @@ static void softmax_ce_backward(const suri_op_ctx *c) {
   if (!dz) return;
   int64_t B = c->in_shape[0]->dim[0], C = c->in_shape[0]->dim[1];
   const double *s = c->scratch, *lse = s + CE_HDR;
-  if (s[0] <= 0) return;
+  int acc = SURI_GRAD_ACC(c, 0);
+  if (s[0] <= 0) { /* no valid row: the gradient is zero */
+    if (!acc) memset(dz, 0, (size_t)(B * C) * sizeof *dz);
+    return;
+  }
   double g = (double)c->out_grad[0] / s[0];
   const suri_real *z = c->in[0];
 #pragma omp parallel for if(B * C > SURI_OMP_MIN)
   for (int64_t i = 0; i < B; i++) {
     int64_t y = label_at(c, i, C);
-    if (y < 0) continue;
+    suri_real *dzi = dz + i * C;
+    if (y < 0) {
+      if (!acc) memset(dzi, 0, (size_t)C * sizeof *dzi);
+      continue;
+    }
     for (int64_t k = 0; k < C; k++) {
       double p = exp((double)z[i * C + k] - lse[i]);
-      dz[i * C + k] += (suri_real)(g * (p - (k == y ? 1.0 : 0.0)));
+      suri_real v = (suri_real)(g * (p - (k == y ? 1.0 : 0.0)));
+      dzi[k] = acc ? dzi[k] + v : v;
     }
   }
 }
@@ -225,6 +234,7 @@ const suri_op_def suri_op_softmax_ce_def = {
     .backward = softmax_ce_backward,
     .jvp = softmax_ce_jvp,
     .no_grad_mask = 1u << 1,
+    .overwrite = 1,
 };
 
 const suri_op_def suri_op_mse_def = {

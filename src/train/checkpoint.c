@@ -38,6 +38,10 @@ suri_status suri_ensure_dir(const char *dir) {
   return SURI_OK;
 }
 
+/* Last finished epoch's metrics (optional on reading: older checkpoints lack them). */
+static const char *const last_keys[4] = {"last_epoch_loss", "last_epoch_accuracy",
+                                         "last_test_loss", "last_test_accuracy"};
+
 static suri_status add_meta_u64(suri_st_writer *w, const char *key, uint64_t v) {
   char buf[32];
   snprintf(buf, sizeof buf, "%" PRIu64, v);
@@ -77,6 +81,11 @@ suri_status suri_checkpoint_write(const suri_model *m, suri_optim *o, const trai
   char sum[40];
   snprintf(sum, sizeof sum, "%.17g", pos->loss_sum);
   if (!st) st = suri_st_writer_meta(w, "epoch_loss_sum", sum);
+  const double last[4] = {pos->last_loss, pos->last_acc, pos->last_test_loss, pos->last_test_acc};
+  for (int i = 0; i < 4 && !st; i++) {
+    snprintf(sum, sizeof sum, "%.17g", last[i]); /* "nan" when not measured */
+    st = suri_st_writer_meta(w, last_keys[i], sum);
+  }
   if (!st) st = suri_st_writer_meta(w, "real", SURI_REAL_NAME);
   if (!st) st = suri_st_writer_write(w, path);
   suri_st_writer_free(w);
@@ -140,6 +149,14 @@ static suri_status read_all(suri_model *m, suri_optim *o, train_pos *pos,
   if (!s) s = meta_u64(st, path, "optim_steps", &osteps);
   if (!s) s = meta_u64(st, path, "dropout_calls", &calls);
   if (s) return s;
+  double *last[4] = {&pos->last_loss, &pos->last_acc, &pos->last_test_loss, &pos->last_test_acc};
+  for (int i = 0; i < 4; i++) {
+    const char *v = suri_st_meta(st, last_keys[i]);
+    *last[i] = v ? strtod(v, &end) : NAN;
+    if (v && (end == v || *end))
+      return suri_fail(SURI_ERR_FORMAT, "%s: metadata %s='%s' is not a number", path,
+                       last_keys[i], v);
+  }
   suri_optim_set_steps(o, (int64_t)osteps);
   pos->step = (int64_t)step;
   pos->rng_calls = calls;

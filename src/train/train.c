@@ -1,8 +1,12 @@
 /* train.c - the minibatch training loop. Batch order for epoch e is a permutation drawn from
  * (seed, e) alone, so a run resumed at step s continues exactly where it stopped; the step
  * itself is forward -> backward -> optimizer update on the flat blocks, with no allocation.
- * Metrics go to a JSON-lines file and to the caller's callback; the library never prints. */
+ * Metrics go to a JSON-lines file and to the caller's callback; the library never prints.
+ * Every step checks that the loss, the gradients (before the update) and the parameters and
+ * state (after it) are finite, and applies the run's on_nonfinite policy (stop, skip the
+ * step, or restore the last checkpoint) at the step where a NaN or Inf first appears. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +31,22 @@ suri_train_config suri_train_defaults(void) {
   c.seed = 1;
   c.log_every = 50;
   return c;
+}
+
+static const char *const nonfinite_names[] = {"stop", "skip-step", "restore"};
+
+suri_status suri_nonfinite_parse(const char *name, suri_nonfinite_policy *out) {
+  for (int i = 0; i < 3; i++)
+    if (name && strcmp(name, nonfinite_names[i]) == 0) {
+      *out = (suri_nonfinite_policy)i;
+      return SURI_OK;
+    }
+  return suri_fail(SURI_ERR_ARG, "unknown non-finite policy '%s' (stop, skip-step, restore)",
+                   name ? name : "");
+}
+
+const char *suri_nonfinite_name(suri_nonfinite_policy p) {
+  return (unsigned)p <= SURI_NONFINITE_RESTORE ? nonfinite_names[p] : "?";
 }
 
 static double now_seconds(void) {
@@ -96,6 +116,10 @@ typedef struct loop {
   int64_t correct, seen, epoch_seen;
   double last_loss, last_acc; /* running metrics of the last finished epoch */
   double last_test_loss, last_test_acc; /* its test metrics (NaN if not measured) */
+  /* Non-finite handling: counts, and the checkpoint that a restore would go back to. */
+  int64_t skipped, restores, skips_in_row, restores_since_ckpt;
+  int64_t ckpt_step;          /* step of the checkpoint on disk, -1 if none */
+  char nf_what[256];          /* what was non-finite at the current step */
 } loop;
 
 static int emit(loop *L, suri_train_event *ev, int to_file) {
@@ -122,6 +146,111 @@ static void fill_event(loop *L, suri_train_event *ev, suri_train_event_kind k, i
   ev->test_accuracy = NAN;
 }
 
+/* 1 if x[0..n) holds a NaN or an infinity. An IEEE value is non-finite exactly when its
+ * exponent field is all ones, i.e. when its bits with the sign cleared are >= those of +Inf;
+ * the maximum of those is an integer reduction that vectorises (a float sum would not, without
+ * reassociation), so the check costs one streaming pass over the block. */
+#ifdef SURI_REAL_DOUBLE
+typedef uint64_t real_bits;
+#define BITS_ABS 0x7fffffffffffffffull
+#define BITS_INF 0x7ff0000000000000ull
+#else
+typedef uint32_t real_bits;
+#define BITS_ABS 0x7fffffffu
+#define BITS_INF 0x7f800000u
+#endif
+static int any_nonfinite(const suri_real *x, size_t n) {
+  real_bits m = 0;
+#pragma omp simd reduction(max : m)
+  for (size_t i = 0; i < n; i++) {
+    real_bits b;
+    memcpy(&b, &x[i], sizeof b);
+    b &= BITS_ABS;
+    m = b > m ? b : m;
+  }
+  return m >= BITS_INF;
+}
+
+/* Names the first non-finite value in the model's tensor table order into L->nf_what: in the
+ * gradient block (grads = 1) or in the parameter/state blocks (grads = 0). */
+static void name_nonfinite(loop *L, int grads) {
+  suri_model *m = L->m;
+  for (int i = 0; i < suri_model_tensor_count(m); i++) {
+    const suri_model_tensor *t = suri_model_tensor_at(m, i);
+    if (grads && t->is_state) continue;
+    const suri_real *base = grads ? suri_model_grads(m)
+                            : t->is_state ? suri_model_state(m) : suri_model_params(m);
+    int64_t n = t->dim[0] * (t->rank == 2 ? t->dim[1] : 1);
+    for (int64_t k = 0; k < n; k++) {
+      suri_real v = base[t->offset + (size_t)k];
+      if (isfinite(v)) continue;
+      snprintf(L->nf_what, sizeof L->nf_what, "%s %s has %s at element %lld%s",
+               grads ? "the gradient of" : t->is_state ? "the state tensor" : "the parameter",
+               t->name, isnan(v) ? "a NaN" : v > 0 ? "+Inf" : "-Inf", (long long)k,
+               grads ? "" : " after the update");
+      return;
+    }
+  }
+  snprintf(L->nf_what, sizeof L->nf_what, "a non-finite %s", grads ? "gradient" : "parameter");
+}
+
+/* Why a stop could not be avoided under the run's policy, for the message. */
+static void stop_reason(const loop *L, int applied, char *buf, size_t n) {
+  const suri_train_config *c = L->c;
+  if (c->on_nonfinite == SURI_NONFINITE_SKIP && applied)
+    snprintf(buf, n, "skip-step cannot undo an update that was already applied; "
+             "--on-nonfinite restore can");
+  else if (c->on_nonfinite == SURI_NONFINITE_SKIP)
+    snprintf(buf, n, "%d steps in a row were non-finite", SURI_NONFINITE_MAX_SKIPS);
+  else if (c->on_nonfinite == SURI_NONFINITE_RESTORE && L->ckpt_step < 0)
+    snprintf(buf, n, "there is no checkpoint to restore yet (--checkpoint-every N writes one)");
+  else if (c->on_nonfinite == SURI_NONFINITE_RESTORE)
+    snprintf(buf, n, "%d restores without a new checkpoint in between",
+             SURI_NONFINITE_MAX_RESTORES);
+  else
+    snprintf(buf, n, "--on-nonfinite stop; skip-step or restore would continue");
+}
+
+/* Applies the on_nonfinite policy to step `step` (0-based), whose problem is in L->nf_what.
+ * applied: the optimizer update was already made. SURI_OK when the run can go on. */
+static suri_status handle_nonfinite(loop *L, int64_t step, int applied, double lr) {
+  const suri_train_config *c = L->c;
+  long long s1 = (long long)step + 1, ep = (long long)(step / L->spe) + 1;
+  char msg[512];
+  suri_train_event ev;
+  if (c->on_nonfinite == SURI_NONFINITE_SKIP && !applied &&
+      L->skips_in_row < SURI_NONFINITE_MAX_SKIPS) {
+    L->skips_in_row++;
+    L->skipped++;
+    snprintf(msg, sizeof msg, "step %lld (epoch %lld): %s; the update was skipped", s1, ep,
+             L->nf_what);
+  } else if (c->on_nonfinite == SURI_NONFINITE_RESTORE && L->ckpt_step >= 0 &&
+             L->restores_since_ckpt < SURI_NONFINITE_MAX_RESTORES) {
+    train_pos pos;
+    suri_status st = suri_checkpoint_read(L->m, L->opt, &pos, c->out_dir);
+    if (st) return st;
+    L->restores++;
+    L->restores_since_ckpt++;
+    snprintf(msg, sizeof msg, "step %lld (epoch %lld): %s; restored the checkpoint of step %lld",
+             s1, ep, L->nf_what, (long long)pos.step);
+  } else {
+    char why[160], keep[1024];
+    stop_reason(L, applied, why, sizeof why);
+    if (L->ckpt_step >= 0)
+      snprintf(keep, sizeof keep, "; the last good checkpoint (step %lld) is kept in %s/"
+               "checkpoint.safetensors", (long long)L->ckpt_step, c->out_dir);
+    else
+      keep[0] = '\0';
+    return suri_fail(SURI_ERR_NUMERIC, "non-finite value at step %lld (epoch %lld): %s; "
+                     "training stopped (%s). Lower the learning rate (--lr)%s", s1, ep,
+                     L->nf_what, why, keep);
+  }
+  fill_event(L, &ev, SURI_EV_NONFINITE, step + 1, lr);
+  ev.message = msg;
+  emit(L, &ev, 0);
+  return SURI_OK;
+}
+
 /* One optimisation step on batch k of the current epoch order. */
 static suri_status one_step(loop *L, int64_t step, double *lr) {
   const suri_dataset *d = L->train;
@@ -137,13 +266,24 @@ static suri_status one_step(loop *L, int64_t step, double *lr) {
   double loss;
   if (!st) st = suri_model_loss_grad(L->m, &loss);
   if (st) return st;
-  if (!isfinite(loss))
-    return suri_fail(SURI_ERR_NUMERIC, "loss became %s at step %lld (epoch %lld); lower the "
-                     "learning rate (--lr)", isnan(loss) ? "NaN" : "infinite",
-                     (long long)step + 1, (long long)(step / L->spe) + 1);
   *lr = suri_schedule_lr(&L->sched, step);
+  size_t np = suri_model_param_count(L->m);
+  if (!isfinite(loss)) {
+    snprintf(L->nf_what, sizeof L->nf_what, "the loss is %s", isnan(loss) ? "NaN" : "infinite");
+    return handle_nonfinite(L, step, 0, *lr);
+  }
+  if (any_nonfinite(suri_model_grads(L->m), np)) {
+    name_nonfinite(L, 1);
+    return handle_nonfinite(L, step, 0, *lr);
+  }
   st = suri_optim_step(L->opt, suri_model_params(L->m), suri_model_grads(L->m), *lr);
   if (st) return st;
+  if (any_nonfinite(suri_model_params(L->m), np) ||
+      any_nonfinite(suri_model_state(L->m), suri_model_state_count(L->m))) {
+    name_nonfinite(L, 0);
+    return handle_nonfinite(L, step, 1, *lr);
+  }
+  L->skips_in_row = 0;
   const suri_real *o = suri_graph_value(suri_model_graph(L->m), suri_model_output(L->m));
   if (s->loss == SURI_LOSS_CE) L->correct += suri_count_correct(b, L->out_w, o, L->yb);
   else if (s->loss == SURI_LOSS_LOGISTIC)
@@ -178,11 +318,13 @@ static suri_status end_epoch(loop *L, int64_t step, double lr, int *stop) {
 static suri_status checkpoint(loop *L, int64_t step, double lr, int *stop) {
   if (!L->c->out_dir) return SURI_OK;
   train_pos pos = {step, suri_graph_rng_calls(suri_model_graph(L->m)), L->loss_sum, L->correct,
-                   L->seen};
+                   L->seen, L->last_loss, L->last_acc, L->last_test_loss, L->last_test_acc};
   char path[4096];
   suri_status st = suri_checkpoint_write(L->m, L->opt, &pos, L->c->seed, L->c->out_dir, path,
                                          sizeof path);
   if (st) return st;
+  L->ckpt_step = step;
+  L->restores_since_ckpt = 0;
   suri_train_event ev;
   fill_event(L, &ev, SURI_EV_CHECKPOINT, step, lr);
   ev.path = path;
@@ -226,6 +368,9 @@ static suri_status check_config(const suri_train_config *c) {
   if (c->checkpoint_every < 0 || c->log_every < 0)
     return suri_fail(SURI_ERR_ARG, "checkpoint_every and log_every must be >= 0");
   if (c->resume && !c->out_dir) return suri_fail(SURI_ERR_ARG, "resume needs out_dir");
+  if ((unsigned)c->on_nonfinite > SURI_NONFINITE_RESTORE)
+    return suri_fail(SURI_ERR_ARG, "on_nonfinite must be stop, skip-step or restore (got %d)",
+                     (int)c->on_nonfinite);
   return SURI_OK;
 }
 
@@ -264,6 +409,9 @@ static suri_status setup(loop *L, int64_t *start) {
                        "steps", c->out_dir, (long long)pos.step, (long long)L->total);
     suri_graph_set_rng_calls(suri_model_graph(L->m), pos.rng_calls);
     *start = pos.step;
+    L->ckpt_step = pos.step;
+    L->last_loss = pos.last_loss, L->last_acc = pos.last_acc;
+    L->last_test_loss = pos.last_test_loss, L->last_test_acc = pos.last_test_acc;
     if (pos.step % L->spe != 0) { /* mid-epoch: continue the epoch's running metrics */
       L->loss_sum = pos.loss_sum;
       L->correct = pos.correct;
@@ -340,6 +488,7 @@ suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_
   loop L;
   memset(&L, 0, sizeof L);
   L.last_loss = L.last_acc = L.last_test_loss = L.last_test_acc = NAN;
+  L.ckpt_step = -1;
   L.m = m, L.train = train, L.test = test, L.c = cfg, L.cb = cb, L.user = user;
   int64_t start = 0, done = 0;
   suri_train_summary sum;
@@ -354,6 +503,8 @@ suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_
     emit(&L, &ev, 0);
     st = run_steps(&L, start, &done);
   }
+  sum.skipped_steps = L.skipped;
+  sum.restores = L.restores;
   if (!st) {
     sum.final_loss = L.last_loss;
     sum.final_accuracy = L.last_acc;

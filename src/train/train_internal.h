@@ -14,6 +14,9 @@ typedef struct train_pos {
   /* Running sums of the epoch in progress, so a resumed run reports the same metrics. */
   double loss_sum;
   int64_t correct, seen;
+  /* Metrics of the last finished epoch (NaN when none), so that a run resumed at its very
+   * end reports, and stores in model.safetensors, the same summary as the original run. */
+  double last_loss, last_acc, last_test_loss, last_test_acc;
 } train_pos;
 
 /* Writes out_dir/checkpoint.safetensors: model tensors, "optim.<state>" tensors, metadata

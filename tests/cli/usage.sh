@@ -39,7 +39,7 @@ has "$T/out" "(default 256)" "predict --help"
 has "$T/out" "255" "predict --help explains u8 scaling"
 expect 0 "$S" bench --help
 for d in "(default mlp:784-256-10)" "(default 128)" "(default 100)" "(default 10)" "(default sgd)" \
-         "6 * params * batch"; do has "$T/out" "$d" "bench --help"; done
+         "2 IN OUT"; do has "$T/out" "$d" "bench --help"; done
 
 # ---- train: bad values (all rejected before any data is loaded) --------------------------------
 expect_msg 2 "unknown option '--bogus'" "$S" train --bogus
