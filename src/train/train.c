@@ -161,7 +161,8 @@ typedef uint32_t real_bits;
 #endif
 static int any_nonfinite(const suri_real *x, size_t n) {
   real_bits m = 0;
-#pragma omp simd reduction(max : m)
+  /* Threads for large blocks (the max is exact in any order, so this stays deterministic). */
+#pragma omp parallel for simd reduction(max : m) if (n >= ((size_t)1 << 18))
   for (size_t i = 0; i < n; i++) {
     real_bits b;
     memcpy(&b, &x[i], sizeof b);
