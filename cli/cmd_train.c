@@ -239,7 +239,7 @@ static int resolve(train_opts *o, const given *g) {
   if (!sgd_like && (g->mom || o->nesterov))
     return cli_usage_error("train", "--%s applies to sgd and momentum, not %s",
                            g->mom ? "momentum" : "nesterov", o->optim);
-  if (!g->lr || o->lr_auto > 0) o->lr = hp.lr; /* auto: a placeholder until train_lr_auto */
+  if (!g->lr || o->lr_auto > 0) o->lr = hp.lr; /* auto: overwritten by train_lr_auto once the model exists */
   if (g->lr_samples && !(o->lr_auto > 0))
     return cli_usage_error("train", "--lr-samples applies to --lr auto");
   if (!g->mom) o->momentum = sgd_like ? hp.momentum : 0;
