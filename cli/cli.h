@@ -7,6 +7,8 @@
 #include <stdio.h>
 
 #include "suri/core.h"
+#include "suri/data.h"
+#include "suri/nn.h"
 
 /* Exit codes (documented in docs/cli.md). */
 enum {
@@ -66,6 +68,9 @@ int cli_getopt_error(const char *cmd, int c, int argc, char **argv);
 int cli_no_operands(const char *cmd, int argc, char **argv);
 
 /* "suri: error: WHAT: <library detail>" on stderr; returns CLI_FAIL. */
+/* Standardises d with the input statistics stored in model m, if any (eval, analyze). */
+int cli_apply_input_norm(const char *model, const char *data, const suri_model *m,
+                         suri_dataset *d);
 int cli_fail(suri_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

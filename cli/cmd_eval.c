@@ -92,15 +92,7 @@ static void print(const eval_opts *o, const suri_dataset *d, double loss, double
  * standardised with those (its own standardisation, if any, is undone first). Scaled data
  * (norm=scale) is in other units than the statistics, which come from unscaled values. */
 static int apply_input_norm(const eval_opts *o, const suri_model *m, suri_dataset *d) {
-  const double *mean, *sd;
-  if (!suri_model_input_norm(m, &mean, &sd)) return CLI_OK;
-  if (d->norm == SURI_DATA_NORM_SCALE)
-    return cli_fail(SURI_OK, "model %s was trained on standardised inputs and standardises the "
-                    "data with its training statistics, but '%s' is scaled by 1/255 "
-                    "(norm=scale); add ',norm=none' to the data spec", o->model, o->data);
-  suri_status st = suri_dataset_standardize(d, mean, sd);
-  return st ? cli_fail(st, "cannot standardise '%s' with the statistics of %s", o->data, o->model)
-            : CLI_OK;
+  return cli_apply_input_norm(o->model, o->data, m, d);
 }
 
 static int evaluate(const eval_opts *o, suri_model *m, suri_dataset *d) {

@@ -152,3 +152,19 @@ const char *cli_fmt(char *buf, size_t n, double v) {
   else snprintf(buf, n, "%.4g", v);
   return buf;
 }
+
+/* A model trained on standardised data stores the training mean/std: data is standardised with
+ * those (its own standardisation, if any, is undone first). Scaled data (norm=scale) is in other
+ * units than the statistics, which come from unscaled values, and is refused with a hint. */
+int cli_apply_input_norm(const char *model, const char *data, const suri_model *m,
+                         suri_dataset *d) {
+  const double *mean, *sd;
+  if (!suri_model_input_norm(m, &mean, &sd)) return CLI_OK;
+  if (d->norm == SURI_DATA_NORM_SCALE)
+    return cli_fail(SURI_OK, "model %s was trained on standardised inputs and standardises the "
+                    "data with its training statistics, but '%s' is scaled by 1/255 "
+                    "(norm=scale); add ',norm=none' to the data spec", model, data);
+  suri_status st = suri_dataset_standardize(d, mean, sd);
+  return st ? cli_fail(st, "cannot standardise '%s' with the statistics of %s", data, model)
+            : CLI_OK;
+}

@@ -27,10 +27,9 @@
 #include <string.h>
 
 #include "analysis_internal.h"
+#include "theory_internal.h"
 
 #define PI 3.14159265358979323846
-#define INV_SQRT2 0.70710678118654752440
-#define INV_SQRT_2PI 0.39894228040143267794
 #define MAX_QUAD 512
 
 typedef struct gh_rule {
@@ -58,35 +57,6 @@ static suri_status gh_make(int n, gh_rule *r) {
   return st;
 }
 
-static double act_f(suri_act a, double slope, double x) {
-  switch (a) {
-  case SURI_ACT_RELU: return x > 0 ? x : 0;
-  case SURI_ACT_LEAKY_RELU: return x > 0 ? x : slope * x;
-  case SURI_ACT_TANH: return tanh(x);
-  case SURI_ACT_SIGMOID: return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
-  case SURI_ACT_GELU: return x * 0.5 * (1 + erf(x * INV_SQRT2));
-  case SURI_ACT_ERF: return erf(x);
-  case SURI_ACT_SOFTPLUS: return (x > 0 ? x : 0) + log1p(exp(-fabs(x)));
-  default: return x;
-  }
-}
-
-static double act_d(suri_act a, double slope, double x) {
-  switch (a) {
-  case SURI_ACT_RELU: return x > 0 ? 1 : 0;
-  case SURI_ACT_LEAKY_RELU: return x > 0 ? 1 : slope;
-  case SURI_ACT_TANH: return 1 - tanh(x) * tanh(x);
-  case SURI_ACT_SIGMOID: {
-    double s = act_f(SURI_ACT_SIGMOID, 0, x);
-    return s * (1 - s);
-  }
-  case SURI_ACT_GELU: return 0.5 * (1 + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x);
-  case SURI_ACT_ERF: return 2.0 / sqrt(PI) * exp(-x * x);
-  case SURI_ACT_SOFTPLUS: return act_f(SURI_ACT_SIGMOID, 0, x);
-  default: return 1;
-  }
-}
-
 /* Leaky relu (relu: a = 0) closed forms, non-degenerate covariance. */
 static void leaky_moments(double a, double s11, double s12, double s22, double *ef, double *ed) {
   /* theta = angle between the two Gaussians; atan2 of (sqrt(det), s12) instead of acos(rho)
@@ -105,11 +75,11 @@ static void quad_moments(const gh_rule *r, suri_act act, double slope, double s1
   c = c > 1 ? 1 : c < -1 ? -1 : c;
   double cc = sqrt(1 - c * c), f = 0, d = 0;
   for (int i = 0; i < r->n; i++) {
-    double u = a * r->z[i], fu = act_f(act, slope, u), du = act_d(act, slope, u), sf = 0, sd = 0;
+    double u = a * r->z[i], fu = th_act(act, slope, u), du = th_dact(act, slope, u), sf = 0, sd = 0;
     for (int j = 0; j < r->n; j++) {
       double v = b * (c * r->z[i] + cc * r->z[j]);
-      sf += r->w[j] * act_f(act, slope, v);
-      sd += r->w[j] * act_d(act, slope, v);
+      sf += r->w[j] * th_act(act, slope, v);
+      sd += r->w[j] * th_dact(act, slope, v);
     }
     f += r->w[i] * fu * sf;
     d += r->w[i] * du * sd;
