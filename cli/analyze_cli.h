@@ -33,6 +33,7 @@ typedef struct analyze_opts {
   int64_t trace_probes, density_probes, density_steps, grid;
   an_ntk_mode ntk_mode;
   uint64_t memory;          /* bytes */
+  int memory_given;         /* --memory was given (else the machine's memory bounds curvature runs) */
 } analyze_opts;
 
 /* What a run works on, and what it found (the JSON document being filled). */
@@ -45,6 +46,12 @@ typedef struct analyze_ctx {
   cJSON *json;              /* the --out document */
   int tty;                  /* progress display on stderr */
 } analyze_ctx;
+
+/* ---- analyze_memory.c ---------------------------------------------------------------------- */
+/* Refuses (CLI_FAIL, the estimate and its parts on stderr) a fisher/efisher/gn/hessian/lr run
+ * whose estimated peak exceeds --memory or, without it, the memory available; called before the
+ * model (spec) is built and before the analysis allocates. a->d must be loaded. */
+int analyze_check_memory(const analyze_ctx *a, const suri_model_spec *spec, int64_t B);
 
 /* ---- analyze_curv.c / analyze_ntk.c ------------------------------------------------------- */
 int analyze_curv(analyze_ctx *a);   /* fisher, efisher, gn, hessian */
@@ -85,8 +92,6 @@ double an_cpu_now(void);
 void an_json_num(cJSON *j, const char *key, double v);
 cJSON *an_json_array(const double *v, int64_t n);
 
-/* "512 MiB"-style text. */
-const char *an_fmt_bytes(char *buf, size_t n, double bytes);
 
 /* Prints a solver summary line and the eigenvalue list; adds {"eigenvalues", "residuals",
  * "iterations", "applications", "converged", "seconds", "solver"} to j. */

@@ -114,8 +114,8 @@ static int plan(ntk_run *r) {
   if (own >= (double)o->memory)
     return cli_fail(SURI_OK, "the %lld x %lld NTK Gram and its eigendecomposition need %s, over "
                     "--memory %s; raise --memory or lower --samples", (long long)r->rows,
-                    (long long)r->cols, an_fmt_bytes(b1, sizeof b1, own),
-                    an_fmt_bytes(b2, sizeof b2, (double)o->memory));
+                    (long long)r->cols, cli_fmt_bytes(b1, sizeof b1, own),
+                    cli_fmt_bytes(b2, sizeof b2, (double)o->memory));
   r->scratch = (size_t)((double)o->memory - own);
   return CLI_OK;
 }
@@ -269,7 +269,7 @@ static void peak_rss(cJSON *j) {
   char b[32];
   cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)ru.ru_maxrss * 1024.0);
   printf("peak resident memory of the process: %s\n",
-         an_fmt_bytes(b, sizeof b, (double)ru.ru_maxrss * 1024.0));
+         cli_fmt_bytes(b, sizeof b, (double)ru.ru_maxrss * 1024.0));
 }
 
 static int report(ntk_run *r, const double *K, double secs) {
@@ -293,8 +293,8 @@ static int report(ntk_run *r, const double *K, double secs) {
          "  memory: Gram + eigenvalue work %s, library scratch budget %s (of --memory %s)\n",
          MODE_NAMES[o->ntk_mode], (long long)r->rows, (long long)r->cols, secs, tr,
          tr / (double)(o->ntk_mode == AN_NTK_DIAG ? r->n : r->rows),
-         an_fmt_bytes(b1, sizeof b1, own), an_fmt_bytes(b2, sizeof b2, (double)r->scratch),
-         an_fmt_bytes(b3, sizeof b3, (double)o->memory));
+         cli_fmt_bytes(b1, sizeof b1, own), cli_fmt_bytes(b2, sizeof b2, (double)r->scratch),
+         cli_fmt_bytes(b3, sizeof b3, (double)o->memory));
   if (r->one)
     printf("  (logit sum via the one-output network with summed last-layer weights)\n");
   int rc = CLI_OK;

@@ -109,13 +109,6 @@ cJSON *an_json_array(const double *v, int64_t n) {
 }
 
 /* ---- sizes -------------------------------------------------------------------------------- */
-const char *an_fmt_bytes(char *buf, size_t n, double bytes) {
-  if (bytes >= (double)(1ull << 30)) snprintf(buf, n, "%.2f GiB", bytes / (double)(1ull << 30));
-  else if (bytes >= (double)(1ull << 20)) snprintf(buf, n, "%.1f MiB", bytes / (double)(1ull << 20));
-  else if (bytes >= 1024) snprintf(buf, n, "%.1f KiB", bytes / 1024.0);
-  else snprintf(buf, n, "%.0f B", bytes);
-  return buf;
-}
 
 /* ---- eigenvalue report -------------------------------------------------------------------- */
 void an_report_eigs(cJSON *j, const char *solver, int k, const double *vals, const double *res,

@@ -82,6 +82,11 @@ int cli_fail(suri_status st, const char *fmt, ...)
  * anything else (missing file, bad content) a failure (exit 1). Returns the exit code. */
 int cli_data_error(const char *cmd, const char *flag, const char *spec, suri_status st);
 
+/* Memory a curvature analysis adds to a model of this spec (analyze_memory.c): returns the
+ * bytes of `vectors` solver vectors of the parameter dimension and sets *op_bytes to the
+ * curvature operator's work vectors for batch B. Upper estimates. */
+double cli_curv_bytes(const suri_model_spec *spec, int64_t B, double vectors, double *op_bytes);
+
 /* Applies --threads (0 = all cores). Returns CLI_OK or CLI_FAIL. */
 int cli_set_threads(int64_t n);
 
@@ -90,6 +95,9 @@ suri_status cli_mkdirs(const char *path);
 
 /* Monotonic seconds. */
 double cli_now(void);
+
+/* "512.0 MiB"-style text of a byte count into buf (n bytes); returns buf. */
+const char *cli_fmt_bytes(char *buf, size_t n, double bytes);
 
 /* Prints a double for humans: "%.4g", or "nan" for NaN. */
 const char *cli_fmt(char *buf, size_t n, double v);

@@ -58,7 +58,7 @@ void usage_analyze(FILE *f) {
     "  --max-iter N         Lanczos steps / power iterations per pair, 0 = the solver's\n"
     "                       default (lanczos min(P, max(2K + 40, 80)), power 1000) (default 0)\n"
     "  --probe-seed N       start and probe vectors                       (default 0)\n"
-    "  --hess-eps X         hessian: relative step, 0 = 1e-5 (f64) / 3e-3 (f32) (default 0)\n",
+    "  --hess-eps X         hessian: relative step, 0 = 1e-5 (f64) / 3e-4 (f32) (default 0)\n",
     DEF_DATA, DEF_SAMPLES, DEF_BATCH, DEF_TOL);
   fprintf(f,
     "trace and density (fisher, efisher, gn, hessian):\n"
@@ -78,7 +78,10 @@ void usage_analyze(FILE *f) {
     "                       pair; diag: (N, C) Theta_kk(x, x); sum: (N, N) the kernel of\n"
     "                       the logit sum f_1 + ... + f_C                 (default trace)\n"
     "  --memory SIZE        budget for the Gram, its eigendecomposition and the scratch,\n"
-    "                       such as 512M or 1.5G (K, M, G, T: powers of 1024) (default %s)\n"
+    "                       such as 512M or 1.5G (K, M, G, T: powers of 1024) (default %s);\n"
+    "                       the other kinds refuse a run whose estimated peak (model, data,\n"
+    "                       operator, Lanczos basis) exceeds SIZE\n"
+    "                                   (default: the memory available on this machine)\n"
     "  --gram-out FILE.npy  write the Gram matrix (float64)\n"
     "output:\n"
     "  --out FILE.json      write settings, results and timings as JSON (atomic)\n"
@@ -184,7 +187,7 @@ static int apply(int c, const char *v, analyze_opts *o) {
   case O_PERLAYER: o->per_layer = 1; return CLI_OK;
   case O_THEORY: o->theory = 1; return CLI_OK;
   case O_NTKMODE: rc = parse_choice("--ntk-mode", v, modes, 4, &k); o->ntk_mode = (an_ntk_mode)k; return rc;
-  case O_MEMORY: return parse_memory(v, o);
+  case O_MEMORY: o->memory_given = 1; return parse_memory(v, o);
   case O_GRAMOUT: o->gram_out = v; return CLI_OK;
   case O_OUT: o->out = v; return CLI_OK;
   case O_THREADS: return cli_parse_i64(A, "--threads", v, 0, 1024, &o->threads);
@@ -205,7 +208,7 @@ static int misplaced(const analyze_opts *o, const int *given) {
   static const int curv_only[] = {O_TRACE, O_TPROBES, O_DENSITY, O_DPROBES, O_DSTEPS, O_GRID,
                                   O_SIGMA, O_SOLVER, O_WHICH, O_TOL, O_MAXIT, O_PSEED,
                                   O_BSTATS, 0};
-  static const int ntk_only[] = {O_NTKMODE, O_MEMORY, O_GRAMOUT, 0};
+  static const int ntk_only[] = {O_NTKMODE, O_GRAMOUT, 0};
   static const int not_lr[] = {O_TRACE, O_TPROBES, O_DENSITY, O_DPROBES, O_DSTEPS, O_GRID,
                                O_SIGMA, O_PERLAYER, O_THEORY, O_TOP, O_WHICH, 0};
   if (o->kind == AN_NTK)
@@ -301,6 +304,8 @@ static int load(analyze_ctx *a) {
               "--help'\n", o->model, suri_last_error());
       return CLI_USAGE;
     }
+    int rc = analyze_check_memory(a, &spec, B);
+    if (rc) return rc;
     st = suri_model_new(&spec, B, &a->m);
     if (!st) st = suri_model_init(a->m, o->seed);
     if (st) return cli_fail(st, "cannot build model '%s'", o->model);
@@ -309,6 +314,10 @@ static int load(analyze_ctx *a) {
     if (st) return cli_fail(st, "cannot load model %s", o->model);
   }
   suri_model_spec_format(suri_model_get_spec(a->m), a->spec, sizeof a->spec);
+  if (!o->model_is_spec) {
+    int rc = analyze_check_memory(a, suri_model_get_spec(a->m), B);
+    if (rc) return rc;
+  }
   /* Labels and targets are checked by the operators that need them (efisher, hessian). */
   const suri_model_spec *s = suri_model_get_spec(a->m);
   if (a->d->dim != s->width[0])

@@ -52,6 +52,10 @@ int train_parse_guard(const char *flag, const char *value, train_opts *o);
 int train_check_memory(const train_opts *o, const suri_model_spec *spec,
                        const suri_dataset *train, const suri_dataset *test);
 
+/* Vectors of the parameter dimension that --lr auto's Lanczos run keeps: its default basis of
+ * max(2k + 40, 80) = 80 steps for k = 1, plus one (src/analysis/eigen.c). */
+#define LR_AUTO_VECTORS 81.0
+
 /* --lr auto: lambda_max of the Gauss-Newton matrix of the training loss at initialisation, on
  * the first o->lr_samples training samples, then o->lr = o->lr_auto * 2 / lambda_max
  * (train_lr_auto.c). Says what it chose on stderr unless quiet/json. CLI_OK or CLI_FAIL. */

@@ -41,6 +41,19 @@ int train_check_memory(const train_opts *o, const suri_model_spec *spec,
     if (limit <= 0) return CLI_OK; /* unknown: nothing to compare with */
   }
   st = suri_train_memory_check(&m, limit, what);
+  if (!st && o->lr_auto > 0) { /* the Lanczos run of --lr auto, before the steps */
+    double op, basis = cli_curv_bytes(spec, o->batch, LR_AUTO_VECTORS, &op);
+    double peak = m.total - m.io + op + basis;
+    if (peak <= limit) return CLI_OK;
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    fprintf(stderr, "suri: error: --lr auto's lambda_max estimate for model '%s' would need "
+            "about %s (the training run %s, Gauss-Newton work vectors %s, Lanczos basis %s), "
+            "more than %s (%s)\nhint: give --lr X, or choose a smaller --model\n", o->model,
+            cli_fmt_bytes(b1, sizeof b1, peak), cli_fmt_bytes(b2, sizeof b2, m.total - m.io),
+            cli_fmt_bytes(b3, sizeof b3, op), cli_fmt_bytes(b4, sizeof b4, basis), what,
+            cli_fmt_bytes(b5, sizeof b5, limit));
+    return CLI_FAIL;
+  }
   if (!st) return CLI_OK;
   cli_fail(st, "model '%s' with batch %lld does not fit in memory", o->model, (long long)o->batch);
   fprintf(stderr, "hint: choose a smaller --model or --batch%s\n",

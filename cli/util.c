@@ -168,3 +168,11 @@ int cli_apply_input_norm(const char *model, const char *data, const suri_model *
   return st ? cli_fail(st, "cannot standardise '%s' with the statistics of %s", data, model)
             : CLI_OK;
 }
+
+const char *cli_fmt_bytes(char *buf, size_t n, double bytes) {
+  if (bytes >= (double)(1ull << 30)) snprintf(buf, n, "%.2f GiB", bytes / (double)(1ull << 30));
+  else if (bytes >= (double)(1ull << 20)) snprintf(buf, n, "%.1f MiB", bytes / (double)(1ull << 20));
+  else if (bytes >= 1024) snprintf(buf, n, "%.1f KiB", bytes / 1024.0);
+  else snprintf(buf, n, "%.0f B", bytes);
+  return buf;
+}

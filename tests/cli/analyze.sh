@@ -3,7 +3,8 @@
 # depend on how many are asked for, --per-layer lists every layer, the theory comparison runs
 # (and is skipped with its reason, exit 0, for a model it does not cover), the NTK Gram file
 # has the right size, bad usage exits 2 with a message naming the flag, failures exit 1, and
-# --lr auto prints the learning rate it chose (auto=0.25 half of auto=0.5) and trains.
+# --lr auto prints the learning rate it chose (auto=0.25 half of auto=0.5) and trains, and runs
+# whose Lanczos basis or operator would exceed --memory are refused up front with the estimate.
 source "$(dirname "$0")/common.bash"
 S=$SURI_BIN
 M="--model mlp:8-16-3 --seed 1"
@@ -138,7 +139,17 @@ expect_msg 2 "invalid value '2X' for --memory" "$S" analyze ntk $M --memory 2X
 expect_msg 2 "invalid value '-1' for --seed" "$S" analyze gn --model mlp:8-3 --seed -1
 expect_msg 2 "--theory applies to 'fisher'" "$S" analyze gn $M --theory
 expect_msg 2 "--ntk-mode does not apply to 'gn'" "$S" analyze gn $M --ntk-mode full
-expect_msg 2 "--memory does not apply to 'hessian'" "$S" analyze hessian $M --memory 1G
+# Memory refusal up front: 8-4096-4096-3 has 16.8M parameters, so 1000 Lanczos vectors need
+# 134 GB; with --memory 1G (and without it, on any machine with under 100 GB free) the run is
+# refused with the estimate before anything large is allocated, and no --out file appears.
+expect_msg 1 "would need about" "$S" analyze hessian --model mlp:8-4096-4096-3 --seed 1 $D \
+  --max-iter 1000 --memory 1G --out "$T/refused.json"
+has "$T/err" "Lanczos basis" "memory refusal names the basis"
+has "$T/err" "more than --memory" "memory refusal names the limit"
+[ -e "$T/refused.json" ] && fail "a refused analysis wrote its --out file"
+expect_msg 1 "more than the memory available" "$S" analyze gn --model mlp:8-4096-4096-3 --seed 1 \
+  $D --max-iter 100000
+expect 0 "$S" analyze hessian $M $D --memory 1G --quiet
 expect_msg 2 "--density does not apply to 'ntk'" "$S" analyze ntk $M --density
 expect_msg 2 "--trace does not apply to 'lr'" "$S" analyze lr $M --trace
 expect_msg 2 "--hess-eps does not apply to 'gn'" "$S" analyze gn $M --hess-eps 1e-3
@@ -163,6 +174,11 @@ lam=$(sed -n 's/.*lambda_max(GN) = \([0-9.eE+-]*\) on.*/\1/p' "$T/err")
 expect 0 "$S" analyze lr --model mlp:8-16-3 --seed 1 --data gauss:n=128,d=8,classes=3,seed=1 --samples 128
 close "$(sed -n 's/^lambda_max(GN) = \([0-9.eE+-]*\)/\1/p' "$T/out")" "$lam" 1e-4 "--lr auto vs analyze lr"
 expect_msg 2 "invalid value 'auto=2' for --lr" "$S" train --lr auto=2
+# 784-4096-4096-10 has 20M parameters: training with SGD fits in 2 GiB, but the 81 Lanczos
+# vectors of --lr auto (13 GB in double) do not, so it is refused before anything is built.
+expect_msg 1 "--lr auto's lambda_max estimate" "$S" train --model mlp:784-4096-4096-10 \
+  --optim sgd --lr auto --memory 2G --steps 1 --out "$T/auto-big"
+has "$T/err" "Lanczos basis" "--lr auto's memory refusal names the basis"
 expect_msg 2 "invalid value 'autumn' for --lr" "$S" train --lr autumn
 expect_msg 2 "--lr-samples applies to --lr auto" "$S" train --lr-samples 64
 
