@@ -1,7 +1,9 @@
 /* cmd_eval.c - `suri eval`: mean loss and accuracy of a saved model on a data set, in
  * evaluation mode (dropout off, batch-norm running statistics), through suri_model_evaluate.
  * For loss=logistic on a set with 0/1 class labels the labels serve as targets, as in
- * training. */
+ * training. With --samples FILE.npy (the (S, P) parameter samples of `suri train --optim sgld
+ * ... --samples-out`) it also reports the Bayesian model average, the predictive
+ * (1/S) sum_s p(y | x, theta_s), through suri_bma_evaluate (suri/langevin.h). */
 #include <getopt.h>
 #include <math.h>
 #include <string.h>
@@ -9,7 +11,9 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "mfld_file.h"
 #include "suri/data.h"
+#include "suri/langevin.h"
 #include "suri/nn.h"
 #include "suri/train.h"
 
@@ -18,7 +22,8 @@
 
 void usage_eval(FILE *f) {
   fprintf(f,
-          "usage: suri eval --model FILE [--data SPEC] [--batch N] [--threads N] [--json]\n\n"
+          "usage: suri eval --model FILE [--samples FILE.npy] [--data SPEC] [--batch N]\n"
+          "                 [--threads N] [--json]\n\n"
           "Mean loss and accuracy of a saved model on a data set (evaluation mode). The data\n"
           "is normalised as its spec says (mnist10k: pixels / 255, as in training). A model\n"
           "trained on standardised data (norm=standard) stores the training mean and std and\n"
@@ -26,6 +31,10 @@ void usage_eval(FILE *f) {
           "norm=standard (its own statistics are then replaced), not norm=scale.\n\n"
           "options:\n"
           "  --model FILE   model file (.safetensors) written by 'suri train'  (required)\n"
+          "  --samples FILE also the Bayesian model average over the parameter samples in\n"
+          "                 FILE, an (S, P) NPY array (P = the model's parameter count) from\n"
+          "                 'suri train --samples-out': loss and accuracy of the averaged\n"
+          "                 predictive (1/S) sum_s p(y | x, theta_s)      (default none)\n"
           "  --data SPEC    data set (see docs/formats.md)      (default %s)\n"
           "  --batch N      samples per forward pass                (default %d)\n"
           "  --threads N    threads, 0 = all cores                  (default 0)\n"
@@ -35,7 +44,7 @@ void usage_eval(FILE *f) {
 }
 
 typedef struct eval_opts {
-  const char *model, *data;
+  const char *model, *data, *samples;
   int64_t batch, threads;
   int json;
 } eval_opts;
@@ -45,8 +54,9 @@ static int parse(int argc, char **argv, eval_opts *o) {
       {"model", required_argument, 0, 'm'},   {"data", required_argument, 0, 'd'},
       {"batch", required_argument, 0, 'b'},   {"threads", required_argument, 0, 't'},
       {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
+      {"samples", required_argument, 0, 's'},
       {0, 0, 0, 0}};
-  *o = (eval_opts){NULL, DEF_DATA, DEF_BATCH, 0, 0};
+  *o = (eval_opts){NULL, DEF_DATA, NULL, DEF_BATCH, 0, 0};
   opterr = 0;
   optind = 0;
   int c, rc = 0;
@@ -54,6 +64,7 @@ static int parse(int argc, char **argv, eval_opts *o) {
     switch (c) {
     case 'm': o->model = optarg; break;
     case 'd': o->data = optarg; break;
+    case 's': o->samples = optarg; break;
     case 'b': rc = cli_parse_i64("eval", "--batch", optarg, 1, 1 << 20, &o->batch); break;
     case 't': rc = cli_parse_i64("eval", "--threads", optarg, 0, 1024, &o->threads); break;
     case 'j': o->json = 1; break;
@@ -67,9 +78,28 @@ static int parse(int argc, char **argv, eval_opts *o) {
   return CLI_OK;
 }
 
-static void print(const eval_opts *o, const suri_dataset *d, double loss, double acc) {
+/* The model average's result (S == 0: no --samples). */
+typedef struct bma_result {
+  int64_t S;
+  double loss, acc;
+} bma_result;
+
+static void json_num(cJSON *j, const char *key, double v) {
+  if (isfinite(v)) cJSON_AddNumberToObject(j, key, v);
+  else cJSON_AddNullToObject(j, key);
+}
+
+static void print(const eval_opts *o, const suri_dataset *d, double loss, double acc,
+                  const bma_result *b) {
   if (o->json) {
     cJSON *j = cJSON_CreateObject();
+    if (b->S > 0) {
+      cJSON *a = cJSON_AddObjectToObject(j, "bma");
+      cJSON_AddStringToObject(a, "samples_file", o->samples);
+      cJSON_AddNumberToObject(a, "samples", (double)b->S);
+      json_num(a, "loss", b->loss);
+      json_num(a, "accuracy", b->acc);
+    }
     cJSON_AddStringToObject(j, "model_file", o->model);
     cJSON_AddStringToObject(j, "data", o->data);
     cJSON_AddNumberToObject(j, "n", (double)d->n);
@@ -86,6 +116,27 @@ static void print(const eval_opts *o, const suri_dataset *d, double loss, double
   printf("loss %.6g", loss);
   if (!isnan(acc)) printf("  accuracy %.2f%%", 100.0 * acc);
   printf("  (%lld samples of %s)\n", (long long)d->n, d->name);
+  if (b->S > 0) {
+    printf("model average over %lld parameter samples: loss %.6g", (long long)b->S, b->loss);
+    if (!isnan(b->acc)) printf("  accuracy %.2f%%", 100.0 * b->acc);
+    printf("\n");
+  }
+}
+
+/* --samples: the file must hold (S, P) finite values with P = the model's parameter count;
+ * suri_samples_read_npy's message names the file and what is wrong. */
+static int evaluate_bma(const eval_opts *o, suri_model *m, const suri_dataset *d,
+                        bma_result *b) {
+  int64_t P = 0;
+  float *rows = NULL;
+  suri_status st = suri_samples_read_npy(o->samples, (int64_t)suri_model_param_numel(m), &b->S,
+                                         &P, &rows);
+  if (st) return cli_fail(st, "cannot use the samples file %s with model %s", o->samples,
+                          o->model);
+  st = suri_bma_evaluate(m, b->S, P, rows, d, &b->loss, &b->acc);
+  suri_free(rows);
+  if (st) return cli_fail(st, "the model average over %s on '%s' failed", o->samples, o->data);
+  return CLI_OK;
 }
 
 /* A model trained on standardised data stores the training mean/std: the evaluation data is
@@ -112,7 +163,9 @@ static int evaluate(const eval_opts *o, suri_model *m, suri_dataset *d) {
                            s->loss == SURI_LOSS_CE ? NULL : t, &loss, &acc);
   if (t != d->t) suri_free(t);
   if (st) return cli_fail(st, "evaluating %s on '%s' failed", o->model, o->data);
-  print(o, d, loss, acc);
+  bma_result b = {0, NAN, NAN};
+  if (o->samples && (rc = evaluate_bma(o, m, d, &b))) return rc;
+  print(o, d, loss, acc, &b);
   return CLI_OK;
 }
 
@@ -120,6 +173,9 @@ int cmd_eval(int argc, char **argv) {
   eval_opts o;
   int rc = parse(argc, argv, &o);
   if (rc) return rc < 0 ? CLI_OK : rc;
+  if (cli_is_mfld_file(o.model)) /* particles of suri train --optim mfld|pda|psdca */
+    return cli_mfld_eval(o.model, o.data, o.threads, o.json,
+                         o.samples ? "--samples" : o.batch != DEF_BATCH ? "--batch" : NULL);
   if ((rc = cli_set_threads(o.threads))) return rc;
   suri_model *m = NULL;
   suri_dataset *d = NULL;

@@ -1,11 +1,13 @@
 /* cmd_info.c - `suri info`: describes a model file (spec, parametrization, layer table with
- * shapes and parameter counts, every tensor, the file's metadata) or a data set
- * (suri_dataset_info). Only reads. */
+ * shapes and parameter counts, every tensor, the file's metadata), a mean-field particle file
+ * of `suri train --optim mfld|pda|psdca` (mfld_file.c: configuration, M, p, steps), or a data
+ * set (suri_dataset_info). Only reads. */
 #include <getopt.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "cli.h"
+#include "mfld_file.h"
 #include "suri/data.h"
 #include "suri/io.h"
 #include "suri/nn.h"
@@ -14,7 +16,9 @@ void usage_info(FILE *f) {
   fprintf(f, "usage: suri info --model FILE\n"
              "       suri info --data SPEC\n\n"
              "--model: the model's spec, parametrization, layer table (shapes, parameter\n"
-             "counts, parametrization multipliers), tensors and file metadata.\n"
+             "counts, parametrization multipliers), tensors and file metadata; for a\n"
+             "particle file of 'suri train --optim mfld|pda|psdca': the method, its\n"
+             "configuration, M particles of dimension p, the steps taken.\n"
              "--data: samples, features, image size, classes and their counts, value range\n"
              "and normalisation of a data set (spec grammar: docs/formats.md).\n\n"
              "options:\n"
@@ -50,6 +54,7 @@ static void print_tensors(const suri_model *m) {
 }
 
 static int info_model(const char *path) {
+  if (cli_is_mfld_file(path)) return cli_mfld_info(path);
   suri_model *m = NULL;
   uint64_t seed = 0;
   suri_status st = suri_model_load(path, 1, &m, &seed);

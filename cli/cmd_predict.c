@@ -3,21 +3,27 @@
  * Input (N, D1, D2, ...) is flattened to (N, D1*D2*...), which must equal the model's input
  * width. A model trained on standardised data carries the training mean/std and its inputs are
  * standardised with them; otherwise float and integer inputs are used as they are and u8 input
- * (raw pixels) is divided by 255, as the bundled MNIST data is. */
+ * (raw pixels) is divided by 255, as the bundled MNIST data is. With --samples FILE.npy (the
+ * (S, P) parameter samples of `suri train --samples-out`) it writes the Bayesian model average
+ * instead, (1/S) sum_s of the predictive of each sample (suri_bma_predict): class probabilities
+ * (ce), P(y = 1) (logistic) or the mean prediction (mse). */
 #include <getopt.h>
 #include <math.h>
 #include <string.h>
 
 #include "cli.h"
+#include "mfld_file.h"
 #include "suri/data.h"
 #include "suri/io.h"
+#include "suri/langevin.h"
 #include "suri/nn.h"
 
 #define DEFAULT_BATCH 256
 
 void usage_predict(FILE *f) {
   fprintf(f,
-          "usage: suri predict --model FILE --input X.npy --output Y.npy [--batch N]\n\n"
+          "usage: suri predict --model FILE --input X.npy --output Y.npy [--samples S.npy]\n"
+          "                    [--batch N]\n\n"
           "Runs the model (evaluation mode: dropout off, batch-norm running statistics) on\n"
           "every row of X and writes its outputs (logits for classifiers) to Y as float32 NPY\n"
           "of shape (N, OUT). Y is written atomically (never half-written).\n\n"
@@ -33,13 +39,17 @@ void usage_predict(FILE *f) {
           "  --model FILE   model file (.safetensors) written by 'suri train'   (required)\n"
           "  --input FILE   inputs, NPY                                         (required)\n"
           "  --output FILE  where to write the outputs, NPY float32             (required)\n"
+          "  --samples FILE write the Bayesian model average over the parameter samples in\n"
+          "                 FILE ((S, P) NPY from 'suri train --samples-out') instead: the\n"
+          "                 mean over samples of the class probabilities (loss=ce), of\n"
+          "                 P(y = 1) (logistic) or of the prediction (mse)  (default none)\n"
           "  --batch N      rows per forward pass                               (default %d)\n"
           "  -h, --help     show this help\n",
           DEFAULT_BATCH);
 }
 
 typedef struct predict_opts {
-  const char *model, *input, *output;
+  const char *model, *input, *output, *samples;
   int64_t batch;
 } predict_opts;
 
@@ -48,6 +58,7 @@ static int parse(int argc, char **argv, predict_opts *o) {
                                         {"input", required_argument, 0, 'i'},
                                         {"output", required_argument, 0, 'o'},
                                         {"batch", required_argument, 0, 'b'},
+                                        {"samples", required_argument, 0, 's'},
                                         {"help", no_argument, 0, 'h'},
                                         {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
@@ -60,6 +71,7 @@ static int parse(int argc, char **argv, predict_opts *o) {
     case 'm': o->model = optarg; break;
     case 'i': o->input = optarg; break;
     case 'o': o->output = optarg; break;
+    case 's': o->samples = optarg; break;
     case 'b':
       if ((rc = cli_parse_i64("predict", "--batch", optarg, 1, 1 << 20, &o->batch))) return rc;
       break;
@@ -122,8 +134,16 @@ static int predict_rows(suri_model *m, const suri_array *a, const predict_opts *
     if (!y || !y32) rc = cli_fail(SURI_ERR_NOMEM, "cannot hold %lld outputs", (long long)n);
   }
   suri_status st = SURI_OK;
-  if (!rc && n > 0 && (st = suri_model_predict(m, n, d->x, y)))
+  int64_t S = 0, P = 0;
+  float *rows = NULL;
+  if (!rc && o->samples &&
+      (st = suri_samples_read_npy(o->samples, (int64_t)suri_model_param_numel(m), &S, &P, &rows)))
+    rc = cli_fail(st, "cannot use the samples file %s with model %s", o->samples, o->model);
+  if (!rc && n > 0 && rows && (st = suri_bma_predict(m, S, P, rows, n, d->x, y)))
+    rc = cli_fail(st, "the model average over %s failed", o->samples);
+  if (!rc && n > 0 && !rows && (st = suri_model_predict(m, n, d->x, y)))
     rc = cli_fail(st, "prediction failed");
+  suri_free(rows);
   if (!rc) {
     for (int64_t i = 0; i < n * out_w; i++) y32[i] = (float)y[i];
     int64_t dim[2] = {n, out_w};
@@ -131,8 +151,8 @@ static int predict_rows(suri_model *m, const suri_array *a, const predict_opts *
       rc = cli_fail(st, "cannot write %s", o->output);
   }
   if (!rc)
-    fprintf(stderr, "wrote %s: (%lld, %lld) float32\n", o->output, (long long)n,
-            (long long)out_w);
+    fprintf(stderr, "wrote %s: (%lld, %lld) float32%s\n", o->output, (long long)n,
+            (long long)out_w, S ? " (model average)" : "");
   suri_dataset_free(d);
   suri_free(y);
   suri_free(y32);
@@ -143,6 +163,9 @@ int cmd_predict(int argc, char **argv) {
   predict_opts o;
   int rc = parse(argc, argv, &o);
   if (rc) return rc < 0 ? CLI_OK : rc;
+  if (cli_is_mfld_file(o.model)) /* particles of suri train --optim mfld|pda|psdca */
+    return cli_mfld_predict(o.model, o.input, o.output,
+                            o.samples ? "--samples" : o.batch != DEFAULT_BATCH ? "--batch" : NULL);
   suri_model *m = NULL;
   suri_status st = suri_model_load(o.model, o.batch, &m, NULL);
   if (st) return cli_fail(st, "cannot load model %s", o.model);

@@ -1,5 +1,6 @@
 /* train_cli.h - pieces of `suri train` shared between cmd_train.c (options, flow),
- * train_config.c (DIR/config.json) and train_progress.c (progress display, signals). */
+ * train_config.c (DIR/config.json), train_progress.c (progress display, signals), train_run.c
+ * (the ordinary optimizers) and train_langevin.c (the Langevin samplers and averaged SGD). */
 #ifndef SURI_TRAIN_CLI_H
 #define SURI_TRAIN_CLI_H
 
@@ -28,6 +29,18 @@ typedef struct train_opts {
    * run reads back only the lr that was chosen). */
   double lr_auto, lr_lambda_max;
   int64_t lr_samples, lr_auto_n;
+  /* Langevin samplers and averaged SGD (--optim sgld|svrg-ld|sarah-ld|noisy-gd|asgd;
+   * train_langevin.c), config.json's "sampler" object. Resolved before config.json is written
+   * (so a resumed run reads numbers, never "auto"): batch (above) = B, loop = m, burn_in,
+   * sample_every, asgd_lambda, noise_seed. Before that: batch, loop 0 and burn_in,
+   * sample_every, asgd_lambda < 0 mean "the default", noise_seed_set 0 "= seed". */
+  double temperature, data_size, prior_var; /* T >= 0; N (0 = n); tau^2 (0 = none) */
+  double asgd_lambda;                       /* asgd: pull toward theta0 */
+  int64_t loop, burn_in, sample_every;
+  uint64_t noise_seed;
+  int noise_seed_set;
+  int symmetric_init;                       /* asgd: -1 auto, 0 off, 1 on */
+  char samples_out[TRAIN_PATH_MAX];         /* "" = keep no samples */
   /* Command-line only (not in config.json). */
   int quiet, json;
   int on_nonfinite;   /* suri_nonfinite_policy (--on-nonfinite) */
@@ -43,6 +56,14 @@ int train_config_read(const char *dir, train_opts *o);
 /* The same from the file's text (n bytes; `path` names it in messages); what the fuzz target
  * fuzz/fuzz_config_json.c calls. Values are range-checked like the flags they stand for. */
 int train_config_parse(const char *text, size_t n, const char *path, train_opts *o);
+
+/* DIR/config.json's "optim" into buf (n bytes). CLI_OK, or CLI_FAIL without a message when the
+ * file is missing or has no such string (the caller then reports what it finds itself). */
+int train_config_peek_optim(const char *dir, char *buf, size_t n);
+
+/* `suri train --optim mfld|pda|psdca ...` and `suri train --resume DIR` of such a run: the
+ * particle methods of suri/mfld.h with their own options (train_mfld.c). Returns the exit code. */
+int cmd_train_mfld(int argc, char **argv);
 
 /* --on-nonfinite and --memory (train_guard.c): parses the value of `flag` into o. Returns
  * CLI_OK or CLI_USAGE (message printed). */
@@ -64,6 +85,18 @@ int train_lr_auto(train_opts *o, suri_model *m, const suri_dataset *train);
 /* Loads data, builds the model, writes DIR/config.json if write_config, trains and reports.
  * Returns the exit code. */
 int cli_train_run(train_opts *o, int write_config);
+
+/* Pieces of train_run.c that train_langevin.c shares: loads --data and --test-data (the test
+ * set in the training set's units); a fresh run's output directory (refusing one that holds a
+ * run). Return the exit code (message printed). */
+int train_load_data(const train_opts *o, suri_dataset **train, suri_dataset **test);
+int train_prepare_out(const train_opts *o);
+
+/* The Langevin samplers and averaged SGD (train_langevin.c). train_is_sampler (in
+ * train_config.c): optim is sgld, svrg-ld, sarah-ld, noisy-gd or asgd. */
+int train_is_sampler(const char *optim);
+/* `suri train` for them, after option resolution: the counterpart of cli_train_run. */
+int cli_train_langevin(train_opts *o, int write_config);
 
 /* Progress display state, the user pointer of the trainer callback. */
 typedef struct train_progress {

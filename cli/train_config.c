@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "suri/io.h"
+#include "suri/langevin.h"
 #include "suri/optim.h"
 #include "train_cli.h"
 
@@ -49,6 +50,20 @@ static cJSON *config_json(const train_opts *o) {
   cJSON_AddNumberToObject(j, "threads", (double)o->threads);
   cJSON_AddNumberToObject(j, "checkpoint_every", (double)o->checkpoint_every);
   cJSON_AddNumberToObject(j, "log_every", (double)o->log_every);
+  if (train_is_sampler(o->optim)) { /* the samplers' and asgd's settings, all resolved */
+    cJSON *a = cJSON_AddObjectToObject(j, "sampler");
+    cJSON_AddNumberToObject(a, "temperature", o->temperature);
+    cJSON_AddNumberToObject(a, "data_size", o->data_size);
+    cJSON_AddNumberToObject(a, "prior_var", o->prior_var);
+    cJSON_AddNumberToObject(a, "loop", (double)o->loop);
+    cJSON_AddNumberToObject(a, "noise_seed", (double)o->noise_seed);
+    cJSON_AddNumberToObject(a, "burn_in", (double)o->burn_in);
+    cJSON_AddNumberToObject(a, "sample_every", (double)o->sample_every);
+    if (o->samples_out[0]) cJSON_AddStringToObject(a, "samples_out", o->samples_out);
+    else cJSON_AddNullToObject(a, "samples_out");
+    cJSON_AddNumberToObject(a, "lambda", o->asgd_lambda);
+    cJSON_AddBoolToObject(a, "symmetric_init", o->symmetric_init > 0);
+  }
   if (o->lr_auto > 0) { /* how --lr auto chose lr (informational; lr above is what runs) */
     cJSON *a = cJSON_AddObjectToObject(j, "lr_auto");
     cJSON_AddNumberToObject(a, "fraction", o->lr_auto);
@@ -57,6 +72,11 @@ static cJSON *config_json(const train_opts *o) {
     cJSON_AddStringToObject(a, "operator", "ggn");
   }
   return j;
+}
+
+int train_is_sampler(const char *optim) {
+  suri_langevin_kind k;
+  return optim && (strcmp(optim, "asgd") == 0 || suri_langevin_kind_parse(optim, &k) == SURI_OK);
 }
 
 int train_config_write(const train_opts *o, const char *dir) {
@@ -136,6 +156,38 @@ static int read_lr_auto(const cJSON *j, const char *path, train_opts *o) {
   return rc;
 }
 
+/* The "sampler" object of a Langevin / asgd run (absent in other runs and in files written
+ * before the samplers existed). Checked like the flags it stands for. */
+static int read_sampler(const cJSON *j, const char *path, train_opts *o) {
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "sampler");
+  int sampler = train_is_sampler(o->optim);
+  if (!a || cJSON_IsNull(a))
+    return sampler ? cli_fail(SURI_OK, "%s: optim '%s' needs the 'sampler' object", path,
+                              o->optim) : CLI_OK;
+  if (!cJSON_IsObject(a)) return cli_fail(SURI_OK, "%s: 'sampler' must be an object", path);
+  int64_t seed = 0;
+  int rc = get_num(a, path, "temperature", &o->temperature);
+  if (!rc) rc = get_num(a, path, "data_size", &o->data_size);
+  if (!rc) rc = get_num(a, path, "prior_var", &o->prior_var);
+  if (!rc) rc = get_num(a, path, "lambda", &o->asgd_lambda);
+  if (!rc) rc = get_int(a, path, "loop", 1, &o->loop);
+  if (!rc) rc = get_int(a, path, "noise_seed", 0, &seed);
+  if (!rc) rc = get_int(a, path, "burn_in", 0, &o->burn_in);
+  if (!rc) rc = get_int(a, path, "sample_every", 1, &o->sample_every);
+  if (!rc) rc = get_str(a, path, "samples_out", o->samples_out, sizeof o->samples_out, 1);
+  if (rc) return rc;
+  const cJSON *sv = cJSON_GetObjectItemCaseSensitive(a, "symmetric_init");
+  if (!cJSON_IsBool(sv))
+    return cli_fail(SURI_OK, "%s: key 'symmetric_init' is missing or not a boolean", path);
+  o->symmetric_init = cJSON_IsTrue(sv);
+  o->noise_seed = (uint64_t)seed, o->noise_seed_set = 1;
+  if (!(o->temperature >= 0) || !(o->data_size >= 0) || !(o->prior_var >= 0) ||
+      !(o->asgd_lambda >= 0))
+    return cli_fail(SURI_OK, "%s: 'temperature', 'data_size', 'prior_var' and 'lambda' must be "
+                    ">= 0", path);
+  return CLI_OK;
+}
+
 static int read_fields(const cJSON *j, const char *path, train_opts *o) {
   int64_t seed = 0;
   int rc = get_str(j, path, "data", o->data, sizeof o->data, 0);
@@ -161,6 +213,7 @@ static int read_fields(const cJSON *j, const char *path, train_opts *o) {
   if (!cJSON_IsBool(nv)) return cli_fail(SURI_OK, "%s: key 'nesterov' is missing or not a boolean", path);
   o->nesterov = cJSON_IsTrue(nv);
   o->seed = (uint64_t)seed;
+  if ((rc = read_sampler(j, path, o))) return rc;
   return read_lr_auto(j, path, o);
 }
 
@@ -179,7 +232,7 @@ static int check_fields(const char *path, const train_opts *o) {
   if (o->epochs == 0 && o->steps == 0)
     return cli_fail(SURI_OK, "%s: 'epochs' or 'steps' must be >= 1", path);
   if (!(o->lr > 0)) return cli_fail(SURI_OK, "%s: 'lr' must be > 0 (got %g)", path, o->lr);
-  if (suri_optim_kind_parse(o->optim, &kind))
+  if (!train_is_sampler(o->optim) && suri_optim_kind_parse(o->optim, &kind))
     return cli_fail(SURI_ERR_ARG, "%s: bad 'optim'", path);
   if (suri_model_spec_parse(o->model, &spec))
     return cli_fail(SURI_ERR_ARG, "%s: bad 'model'", path);
@@ -207,5 +260,23 @@ int train_config_read(const char *dir, train_opts *o) {
   if (st) return cli_fail(st, "cannot read %s (is %s a 'suri train' output directory?)", path, dir);
   int rc = train_config_parse(data, n, path, o);
   suri_free(data);
+  return rc;
+}
+
+int train_config_peek_optim(const char *dir, char *buf, size_t n) {
+  char path[TRAIN_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
+  void *data = NULL;
+  size_t len = 0;
+  if (suri_read_file(path, (size_t)1 << 20, &data, &len)) return CLI_FAIL;
+  cJSON *j = cJSON_ParseWithLength(data, len);
+  suri_free(data);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "optim");
+  int rc = CLI_FAIL;
+  if (cJSON_IsString(v) && strlen(v->valuestring) < n) {
+    snprintf(buf, n, "%s", v->valuestring);
+    rc = CLI_OK;
+  }
+  cJSON_Delete(j);
   return rc;
 }

@@ -19,19 +19,20 @@ typedef struct run {
   suri_train_summary sum;
 } run;
 
-static int load_data(run *r) {
-  const train_opts *o = r->o;
-  suri_status st = suri_data_load(o->data, &r->train);
+int train_load_data(const train_opts *o, suri_dataset **train, suri_dataset **test) {
+  suri_status st = suri_data_load(o->data, train);
   if (st) return cli_data_error("train", "--data", o->data, st);
   if (o->test_data[0]) {
-    st = suri_data_load(o->test_data, &r->test);
+    st = suri_data_load(o->test_data, test);
     if (st) return cli_data_error("train", "--test-data", o->test_data, st);
     /* A standardised training set lends its mean/std to the test set. */
-    st = suri_dataset_normalize_like(r->test, r->train);
+    st = suri_dataset_normalize_like(*test, *train);
     if (st) return cli_fail(st, "test data '%s' does not match the training data", o->test_data);
   }
   return CLI_OK;
 }
+
+static int load_data(run *r) { return train_load_data(r->o, &r->train, &r->test); }
 
 static int build_model(run *r) {
   const train_opts *o = r->o;
@@ -54,7 +55,7 @@ static int build_model(run *r) {
 }
 
 /* A fresh run refuses a directory that already holds one (use --resume or another --out). */
-static int prepare_out(const train_opts *o) {
+int train_prepare_out(const train_opts *o) {
   const char *names[] = {"model.safetensors", "checkpoint.safetensors"};
   for (int i = 0; i < 2; i++) {
     char p[TRAIN_PATH_MAX + 32];
@@ -197,7 +198,7 @@ int cli_train_run(train_opts *o, int write_config) {
   }
   if (!rc) rc = build_model(&r);
   if (!rc && !o->resume && o->lr_auto > 0) rc = train_lr_auto(o, r.m, r.train);
-  if (!rc && !o->resume) rc = prepare_out(o);
+  if (!rc && !o->resume) rc = train_prepare_out(o);
   /* A lengthened resume rewrites config.json; if the trainer then refuses the run before
    * starting (e.g. the checkpoint lies beyond the new length) the old file is put back. */
   char path[TRAIN_PATH_MAX + 16];

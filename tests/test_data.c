@@ -248,6 +248,54 @@ static void test_teacher_model(void **state) {
   suri_dataset_free(c);
 }
 
+/* parity: recomputed the way examples/mfld_parity.c draws it (sequential suri_rng_u32 from
+ * counter split << 40, one block per coordinate, bit 0 -> +-1, label = [prod_{j<k} x_j = +1]),
+ * so the CLI's parity: spec and the example agree bit for bit. Labels only (no targets), a
+ * smaller n is a prefix, split=test and another seed give other samples. Balance: the label is
+ * a fair coin, so over 4,000 samples |fraction - 1/2| < 0.04 is 5 standard errors (0.0079). */
+static void test_parity_model(void **state) {
+  (void)state;
+  enum { D = 7, K = 3 };
+  suri_dataset *a = load_ok("parity:d=7,k=3,n=4000,seed=9");
+  suri_dataset *t = load_ok("parity:d=7,k=3,n=4000,seed=9,split=test");
+  suri_dataset *p = load_ok("parity:d=7,k=3,n=100,seed=9");
+  suri_dataset *c = load_ok("parity:d=7,k=3,n=4000,seed=10");
+  assert_int_equal(a->dim, D);
+  assert_int_equal(a->classes, 2);
+  assert_int_equal(a->targets, 0);
+  assert_null(a->t);
+  for (int split = 0; split < 2; split++) {
+    const suri_dataset *s = split ? t : a;
+    suri_rng r = suri_rng_make(9, SURI_RNG_DATA);
+    r.counter = (uint64_t)split << 40;
+    int64_t ones = 0;
+    for (int64_t i = 0; i < s->n; i++) {
+      int prod = 1;
+      for (int j = 0; j < D; j++) {
+        int v = (suri_rng_u32(&r) & 1u) ? 1 : -1;
+        assert_true(s->x[i * D + j] == (suri_real)v);
+        if (j < K) prod *= v;
+      }
+      assert_int_equal(s->y[i], prod > 0);
+      ones += s->y[i];
+    }
+    assert_true(fabs((double)ones / (double)s->n - 0.5) < 0.04);
+  }
+  assert_memory_equal(p->x, a->x, (size_t)(p->n * D) * sizeof(suri_real));
+  assert_false(same_set(a, t));
+  assert_false(same_set(a, c));
+  suri_dataset *bad = NULL;
+  assert_int_equal(suri_data_load("parity:d=3,k=4", &bad), SURI_ERR_ARG);
+  assert_non_null(strstr(suri_last_error(), "k=4 must be at most d=3"));
+  assert_int_equal(suri_data_load("parity:d=3,classes=2", &bad), SURI_ERR_ARG);
+  assert_non_null(strstr(suri_last_error(), "unknown option 'classes'"));
+  assert_null(bad);
+  suri_dataset_free(a);
+  suri_dataset_free(t);
+  suri_dataset_free(p);
+  suri_dataset_free(c);
+}
+
 /* ---- normalisation ------------------------------------------------------------------------ */
 
 static void test_standardize(void **state) {
@@ -687,6 +735,7 @@ int main(void) {
       cmocka_unit_test(test_mnist10k_splits),  cmocka_unit_test(test_mnist10k_disjoint),
       cmocka_unit_test(test_mnist10k_limit_and_dir), cmocka_unit_test(test_gauss_determinism),
       cmocka_unit_test(test_gauss_model),      cmocka_unit_test(test_teacher_model),
+      cmocka_unit_test(test_parity_model),
       cmocka_unit_test(test_standardize),      cmocka_unit_test(test_normalize_like),
       cmocka_unit_test(test_epoch_order),      cmocka_unit_test(test_gather),
       cmocka_unit_test(test_info),             cmocka_unit_test(test_npy),

@@ -60,6 +60,9 @@
  *                                 t_k = sum_j a_jk act(w_j . x) / sqrt(W) + S eps_k, eps ~ N(0,1).
  *                                 act: relu, leaky_relu, tanh, sigmoid, gelu, erf, softplus,
  *                                 identity (the names of suri/nn.h).
+ *   parity:n=N,d=D,k=K,seed=S,split=train|test
+ *                                 k-sparse parity (defaults n=2000, d=20, k=3, seed=0): x
+ *                                 uniform on {-1,+1}^d, label 1 if x_1 ... x_k = +1, else 0.
  *     Synthetic sets draw from the Philox stream (seed, SURI_RNG_DATA). The distribution (means,
  *     teacher weights) depends on the seed and the sizes only; sample i of a split is drawn from
  *     its own counter range, so n=100 is a prefix of n=1000 and split=test gives fresh samples

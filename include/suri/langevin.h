@@ -286,6 +286,11 @@ const double *suri_asgd_average(const suri_asgd *a); /* thetabar (dim), borrowed
 void suri_asgd_average_real(const suri_asgd *a, suri_real *out); /* thetabar rounded */
 int64_t suri_asgd_steps(const suri_asgd *a);
 int64_t suri_asgd_grad_evals(const suri_asgd *a);
+/* Resume: puts a (created with the same objective, hp and theta0) at step t with running
+ * average bar (dim doubles, copied); the pass, the position in it and grad_evals follow from
+ * (t, n, batch), so the following steps equal those of an uninterrupted run. The caller puts
+ * theta_t back itself. SURI_ERR_ARG for t < 0. */
+suri_status suri_asgd_set_state(suri_asgd *a, int64_t t, const double *bar);
 
 /* Symmetric initialisation (averaged_sgd_ntk.md section 2) of an initialised two-layer model
  * (mlp:IN-M-OUT, M even, norm=none): hidden unit r + M/2 gets unit r's incoming weights and

@@ -55,6 +55,7 @@ suri_status data_load_npy(dspec *s, int64_t limit, suri_dataset **out, int *is_u
 suri_status data_load_csv(dspec *s, int64_t limit, suri_dataset **out, int *is_u8);
 suri_status data_load_gauss(dspec *s, int64_t limit, suri_dataset **out, int *is_u8);
 suri_status data_load_teacher(dspec *s, int64_t limit, suri_dataset **out, int *is_u8);
+suri_status data_load_parity(dspec *s, int64_t limit, suri_dataset **out, int *is_u8);
 
 /* Largest finite suri_real: a double beyond it cannot be converted (that is undefined). */
 #ifdef SURI_REAL_DOUBLE

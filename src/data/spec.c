@@ -20,8 +20,9 @@ static const struct {
 } kinds[] = {
     {"mnist10k", data_load_mnist10k}, {"idx", data_load_idx},     {"npy", data_load_npy},
     {"csv", data_load_csv},           {"gauss", data_load_gauss}, {"teacher", data_load_teacher},
+    {"parity", data_load_parity},
 };
-#define KNOWN_KINDS "mnist10k, idx, npy, csv, gauss, teacher"
+#define KNOWN_KINDS "mnist10k, idx, npy, csv, gauss, teacher, parity"
 
 suri_status data_wrap(suri_status st, const char *fmt, ...) {
   char prev[1024], pre[1024];

@@ -1,4 +1,5 @@
-/* synth.c - synthetic data sets drawn from the counter-based stream (seed, SURI_RNG_DATA).
+/* synth.c - synthetic data sets drawn from the counter-based stream (seed, SURI_RNG_DATA):
+ * gauss, teacher and parity.
  *
  * gauss: a balanced Gaussian mixture. Class means mu_c ~ N(0, (sep^2/d) I_d), so
  *   E|mu_c|^2 = sep^2 and E|mu_c - mu_c'|^2 = 2 sep^2 whatever d is; sample i has label
@@ -10,9 +11,14 @@
  *   t_k = sum_j a_jk act(w_j . x) / sqrt(W) + noise * eps_k, eps ~ N(0, 1)
  *   (the 1/sqrt(W) keeps t at O(1) scale for any width W). Computed in double.
  *
- * Counter layout of the stream (a value depends only on its block index, so prefixes and
- * splits are stable): the distribution's parameters (means; teacher W then a) start at block 0
- * (a at block 2^48); sample i of split s (train 0, test 1) uses blocks starting at
+ * parity: the k-sparse parity problem (Ghorbani et al. 2019; Suzuki, Wu, Oko, Nitanda 2023):
+ *   x uniform on {-1, +1}^d, label 1 if x_1 x_2 ... x_k = +1 else 0. Coordinate j of sample i
+ *   of split s is bit 0 of the first word of block (s << 40) + i d + j, exactly what
+ *   examples/mfld_parity.c draws, so the CLI and the example train on the same sets.
+ *
+ * Counter layout of the gauss and teacher streams (a value depends only on its block index,
+ * so prefixes and splits are stable): the distribution's parameters (means; teacher W then a)
+ * start at block 0 (a at block 2^48); sample i of split s (train 0, test 1) uses blocks starting at
  * (s + 1) * 2^56 + i * B with B = ceil(d/2) (+ ceil(K/2) for the teacher's noise), two normals
  * per block. Hence n=100 is a prefix of n=1000, and split=test gives new samples of the same
  * distribution. */
@@ -191,6 +197,44 @@ suri_status data_load_teacher(dspec *s, int64_t limit, suri_dataset **out, int *
   if (st != SURI_OK) {
     suri_dataset_free(ds);
     return st;
+  }
+  *is_u8 = 0;
+  *out = ds;
+  return SURI_OK;
+}
+
+/* ---- parity ------------------------------------------------------------------------------- */
+
+suri_status data_load_parity(dspec *s, int64_t limit, suri_dataset **out, int *is_u8) {
+  int64_t n, d, k, seed;
+  int split;
+  suri_status st = dspec_npos(s, 0, 0, "parity:n=N,d=D,k=K,seed=S,split=train|test");
+  if (st == SURI_OK) st = dspec_int(s, "n", 2000, 1, DATA_MAX_VALUES, &n);
+  if (st == SURI_OK) st = dspec_int(s, "d", 20, 1, DATA_MAX_VALUES, &d);
+  if (st == SURI_OK) st = dspec_int(s, "k", 3, 1, DATA_MAX_VALUES, &k);
+  if (st == SURI_OK) st = dspec_int(s, "seed", 0, 0, INT64_MAX, &seed);
+  if (st == SURI_OK) st = take_split(s, &split);
+  if (st == SURI_OK) st = dspec_check_used(s, "n, d, k, seed, split");
+  if (st != SURI_OK) return st;
+  if (k > d)
+    return suri_fail(SURI_ERR_ARG, "data spec '%s': k=%lld must be at most d=%lld", s->text,
+                     (long long)k, (long long)d);
+  if (n > limit) n = limit;
+  if (n > DATA_MAX_VALUES / d) return too_big(s, "n x d");
+  suri_dataset *ds = NULL;
+  if ((st = suri_dataset_new(n, d, 2, 0, s->text, &ds)) != SURI_OK) return st;
+  const suri_rng r = suri_rng_make((uint64_t)seed, SURI_RNG_DATA);
+  const uint64_t base = (uint64_t)split << 40;
+  for (int64_t i = 0; i < n; i++) {
+    int prod = 1;
+    for (int64_t j = 0; j < d; j++) {
+      uint32_t b[4];
+      suri_rng_block(&r, base + (uint64_t)(i * d + j), b);
+      int v = (b[0] & 1u) ? 1 : -1;
+      ds->x[i * d + j] = (suri_real)v;
+      if (j < k) prod *= v;
+    }
+    ds->y[i] = prod > 0;
   }
   *is_u8 = 0;
   *out = ds;

@@ -115,3 +115,21 @@ void suri_asgd_average_real(const suri_asgd *a, suri_real *out) {
 
 int64_t suri_asgd_steps(const suri_asgd *a) { return a->t; }
 int64_t suri_asgd_grad_evals(const suri_asgd *a) { return a->evals; }
+
+/* Steps per pass P = ceil(n / B) (the last batch of a pass is short). After t >= 1 steps the
+ * chain is in pass (t - 1) / P, having taken r = (t - 1) % P + 1 of its steps, so pos =
+ * min(n, r B); a full pass (pos == n) starts the next one lazily in suri_asgd_step. */
+suri_status suri_asgd_set_state(suri_asgd *a, int64_t t, const double *bar) {
+  if (t < 0 || !bar) return suri_fail(SURI_ERR_ARG, "asgd: resume needs t >= 0 and the average");
+  const int64_t n = a->obj.n, B = a->hp.batch, P = (n + B - 1) / B;
+  a->pass = t == 0 ? 0 : (t - 1) / P;
+  new_pass(a);
+  if (t > 0) {
+    int64_t r = (t - 1) % P + 1;
+    a->pos = r >= P ? n : r * B;
+  }
+  a->t = t;
+  a->evals = a->pass * n + a->pos;
+  memcpy(a->bar, bar, a->d * sizeof(double));
+  return SURI_OK;
+}
