@@ -96,6 +96,14 @@ suri_status cli_mkdirs(const char *path);
 /* Monotonic seconds. */
 double cli_now(void);
 
+/* Writes JSON document j to path atomically, indented with two spaces, ending in a newline.
+ * Returns CLI_OK or CLI_FAIL (message printed). */
+struct cJSON;
+int cli_write_json(const char *path, const struct cJSON *j);
+
+/* A fresh output directory name for a run: runs/YYYYmmdd-HHMMSS, with -2, -3 ... if taken. */
+void cli_default_run_dir(char *out, size_t n);
+
 /* "512.0 MiB"-style text of a byte count into buf (n bytes); returns buf. */
 const char *cli_fmt_bytes(char *buf, size_t n, double bytes);
 

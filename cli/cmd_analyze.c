@@ -375,27 +375,9 @@ static void json_settings(analyze_ctx *a) {
 }
 
 static int write_json(const analyze_ctx *a) {
-  char *text = cJSON_Print(a->json);
-  if (!text) return cli_fail(SURI_ERR_NOMEM, "cannot format %s", a->o->out);
-  /* cJSON indents with tabs and writes "key":<tab>value; tabs inside strings are escaped, so
-   * every raw tab is layout: two spaces of indent, or one space after a colon. */
-  size_t n = strlen(text), k = 0;
-  char *buf = suri_alloc(2 * n + 2);
-  suri_status st = SURI_ERR_NOMEM;
-  if (buf) {
-    for (size_t i = 0; i < n; i++) {
-      if (text[i] != '\t') buf[k++] = text[i];
-      else if (i > 0 && text[i - 1] == ':') buf[k++] = ' ';
-      else buf[k++] = ' ', buf[k++] = ' ';
-    }
-    buf[k++] = '\n';
-    st = suri_write_file_atomic(a->o->out, buf, k);
-  }
-  suri_free(buf);
-  cJSON_free(text);
-  if (st) return cli_fail(st, "cannot write %s", a->o->out);
-  if (!a->o->quiet) fprintf(stderr, "wrote %s\n", a->o->out);
-  return CLI_OK;
+  int rc = cli_write_json(a->o->out, a->json);
+  if (!rc && !a->o->quiet) fprintf(stderr, "wrote %s\n", a->o->out);
+  return rc;
 }
 
 static void print_header(const analyze_ctx *a) {

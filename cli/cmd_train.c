@@ -12,8 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -407,18 +405,6 @@ static int resolve(train_opts *o, const given *g) {
   return CLI_OK;
 }
 
-/* Picks runs/YYYYmmdd-HHMMSS (with -2, -3 ... if taken) when --out is not given. */
-static void default_out(train_opts *o) {
-  char stamp[32];
-  time_t t = time(NULL);
-  struct tm tmv;
-  localtime_r(&t, &tmv);
-  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
-  struct stat sb;
-  snprintf(o->out, sizeof o->out, "runs/%s", stamp);
-  for (int k = 2; stat(o->out, &sb) == 0 && k < 1000; k++)
-    snprintf(o->out, sizeof o->out, "runs/%s-%d", stamp, k);
-}
 
 /* Settings of a resumed run: DIR/config.json plus the allowed overrides. */
 static int load_resume(train_opts *o, const given *g) {
@@ -486,7 +472,7 @@ int cmd_train(int argc, char **argv) {
     if ((rc = load_resume(&o, &g))) return rc;
   } else {
     if ((rc = resolve(&o, &g))) return rc;
-    if (!o.out[0]) default_out(&o);
+    if (!o.out[0]) cli_default_run_dir(o.out, sizeof o.out);
   }
   /* A resumed run keeps its config.json unless its length changed. */
   if (train_is_sampler(o.optim)) return cli_train_langevin(&o, !o.resume || g.steps || g.epochs);

@@ -90,7 +90,7 @@ int cli_train_run(train_opts *o, int write_config);
  * set in the training set's units); a fresh run's output directory (refusing one that holds a
  * run). Return the exit code (message printed). */
 int train_load_data(const train_opts *o, suri_dataset **train, suri_dataset **test);
-int train_prepare_out(const train_opts *o);
+int train_prepare_out(const char *dir);
 
 /* The Langevin samplers and averaged SGD (train_langevin.c). train_is_sampler (in
  * train_config.c): optim is sgld, svrg-ld, sarah-ld, noisy-gd or asgd. */

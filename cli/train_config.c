@@ -83,26 +83,9 @@ int train_config_write(const train_opts *o, const char *dir) {
   char path[TRAIN_PATH_MAX + 16];
   snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
   cJSON *j = config_json(o);
-  char *text = j ? cJSON_Print(j) : NULL;
+  int rc = cli_write_json(path, j);
   cJSON_Delete(j);
-  if (!text) return cli_fail(SURI_OK, "%s: cannot format the configuration (out of memory)", path);
-  /* cJSON indents with tabs and writes "key":<tab>value; tabs inside strings are escaped, so
-   * every raw tab is layout: make it two spaces of indent, or one space after a colon. */
-  size_t n = strlen(text), k = 0;
-  char *buf = malloc(2 * n + 2);
-  suri_status st = SURI_ERR_NOMEM;
-  if (buf) {
-    for (size_t i = 0; i < n; i++) {
-      if (text[i] != '\t') buf[k++] = text[i];
-      else if (i > 0 && text[i - 1] == ':') buf[k++] = ' ';
-      else buf[k++] = ' ', buf[k++] = ' ';
-    }
-    buf[k++] = '\n';
-    st = suri_write_file_atomic(path, buf, k);
-  }
-  free(buf);
-  cJSON_free(text);
-  return st ? cli_fail(st, "cannot write %s", path) : CLI_OK;
+  return rc;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */

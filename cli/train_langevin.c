@@ -396,7 +396,7 @@ static int setup(lv_run *r, int write_config) {
     r->d += (size_t)((spec.width[l] + 1) * spec.width[l + 1]);
   if ((rc = lv_check_memory(r, &spec))) return rc;
   if ((rc = build_model(r, &spec)) || (rc = build_sampler(r))) return rc;
-  if (!o->resume && (rc = train_prepare_out(o))) return rc;
+  if (!o->resume && (rc = train_prepare_out(o->out))) return rc;
   if (o->resume && (rc = lv_checkpoint_read(r))) return rc;
   if (write_config && (rc = train_config_write(o, o->out))) return rc;
   return open_metrics(r);

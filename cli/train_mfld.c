@@ -11,8 +11,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "train_mfld.h"
 
@@ -367,18 +365,6 @@ static int parse(int argc, char **argv, mfld_opts *o, given *g) {
   return check_combinations(o, g);
 }
 
-/* Picks runs/YYYYmmdd-HHMMSS (with -2, -3 ... if taken) when --out is not given. */
-static void default_out(mfld_opts *o) {
-  char stamp[32];
-  time_t t = time(NULL);
-  struct tm tmv;
-  localtime_r(&t, &tmv);
-  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
-  struct stat sb;
-  snprintf(o->out, sizeof o->out, "runs/%s", stamp);
-  for (int k = 2; stat(o->out, &sb) == 0 && k < 1000; k++)
-    snprintf(o->out, sizeof o->out, "runs/%s-%d", stamp, k);
-}
 
 /* Settings of a resumed run: DIR/config.json plus the allowed overrides. */
 static int load_resume(mfld_opts *o, const given *g) {
@@ -400,7 +386,7 @@ int cmd_train_mfld(int argc, char **argv) {
   if (o.resume) {
     if ((rc = load_resume(&o, &g))) return rc;
   } else if (!o.out[0]) {
-    default_out(&o);
+    cli_default_run_dir(o.out, sizeof o.out);
   }
   /* A resumed run keeps its config.json unless its length changed. */
   return mfld_train_run(&o, !o.resume || g.f[O_EPOCHS]);

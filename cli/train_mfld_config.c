@@ -86,26 +86,9 @@ int mfld_config_write(const mfld_opts *o, const char *dir) {
   char path[TRAIN_PATH_MAX + 16];
   snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
   cJSON *j = config_json(o);
-  char *text = j ? cJSON_Print(j) : NULL;
+  int rc = cli_write_json(path, j);
   cJSON_Delete(j);
-  if (!text) return cli_fail(SURI_OK, "%s: cannot format the configuration (out of memory)", path);
-  /* cJSON lays out with raw tabs (tabs inside strings are escaped): two spaces of indent, or
-   * one space after a colon, as config.json of ordinary runs. */
-  size_t n = strlen(text), k = 0;
-  char *out = malloc(2 * n + 2);
-  suri_status st = SURI_ERR_NOMEM;
-  if (out) {
-    for (size_t i = 0; i < n; i++) {
-      if (text[i] != '\t') out[k++] = text[i];
-      else if (i > 0 && text[i - 1] == ':') out[k++] = ' ';
-      else out[k++] = ' ', out[k++] = ' ';
-    }
-    out[k++] = '\n';
-    st = suri_write_file_atomic(path, out, k);
-  }
-  free(out);
-  cJSON_free(text);
-  return st ? cli_fail(st, "cannot write %s", path) : CLI_OK;
+  return rc;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */

@@ -51,23 +51,6 @@ static int load_data(mrun *r) {
   return CLI_OK;
 }
 
-/* A fresh run refuses a directory that already holds one (use --resume or another --out). */
-static int prepare_out(const mfld_opts *o) {
-  const char *names[] = {"model.safetensors", "checkpoint.safetensors"};
-  for (int i = 0; i < 2; i++) {
-    char p[TRAIN_PATH_MAX + 32];
-    struct stat sb;
-    snprintf(p, sizeof p, "%s/%s", o->out, names[i]);
-    if (stat(p, &sb) == 0) {
-      fprintf(stderr, "suri: error: %s already holds a run (%s exists); choose another --out, "
-              "remove it, or continue it with 'suri train --resume %s'\n", o->out, names[i],
-              o->out);
-      return CLI_FAIL;
-    }
-  }
-  suri_status st = cli_mkdirs(o->out);
-  return st ? cli_fail(st, "cannot create the output directory %s", o->out) : CLI_OK;
-}
 
 /* The fresh system, checked against the data before anything is written. */
 static int build(mrun *r) {
@@ -343,7 +326,7 @@ int mfld_train_run(mfld_opts *o, int write_config) {
   }
   if (!rc) rc = mfld_check_memory(o, r.train, r.test);
   if (!rc) rc = o->resume ? load_checkpoint(&r) : build(&r);
-  if (!rc && !o->resume) rc = prepare_out(o);
+  if (!rc && !o->resume) rc = train_prepare_out(o->out);
   if (!rc && write_config) rc = mfld_config_write(o, o->out);
   if (!rc) rc = open_metrics(&r);
   if (!rc) rc = run(&r);

@@ -55,21 +55,21 @@ static int build_model(run *r) {
 }
 
 /* A fresh run refuses a directory that already holds one (use --resume or another --out). */
-int train_prepare_out(const train_opts *o) {
+int train_prepare_out(const char *dir) {
   const char *names[] = {"model.safetensors", "checkpoint.safetensors"};
   for (int i = 0; i < 2; i++) {
     char p[TRAIN_PATH_MAX + 32];
     struct stat sb;
-    snprintf(p, sizeof p, "%s/%s", o->out, names[i]);
+    snprintf(p, sizeof p, "%s/%s", dir, names[i]);
     if (stat(p, &sb) == 0) {
       fprintf(stderr, "suri: error: %s already holds a run (%s exists); choose another --out, "
-              "remove it, or continue it with 'suri train --resume %s'\n", o->out, names[i],
-              o->out);
+              "remove it, or continue it with 'suri train --resume %s'\n", dir, names[i],
+              dir);
       return CLI_FAIL;
     }
   }
-  suri_status st = cli_mkdirs(o->out);
-  return st ? cli_fail(st, "cannot create the output directory %s", o->out) : CLI_OK;
+  suri_status st = cli_mkdirs(dir);
+  return st ? cli_fail(st, "cannot create the output directory %s", dir) : CLI_OK;
 }
 
 static void print_header(const run *r) {
@@ -198,7 +198,7 @@ int cli_train_run(train_opts *o, int write_config) {
   }
   if (!rc) rc = build_model(&r);
   if (!rc && !o->resume && o->lr_auto > 0) rc = train_lr_auto(o, r.m, r.train);
-  if (!rc && !o->resume) rc = train_prepare_out(o);
+  if (!rc && !o->resume) rc = train_prepare_out(o->out);
   /* A lengthened resume rewrites config.json; if the trainer then refuses the run before
    * starting (e.g. the checkpoint lies beyond the new length) the old file is put back. */
   char path[TRAIN_PATH_MAX + 16];

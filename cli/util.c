@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
+#include "suri/io.h"
 
 static int bad_value(const char *cmd, const char *flag, const char *text, const char *why) {
   fprintf(stderr, "suri %s: invalid value '%s' for %s: %s\nsee 'suri %s --help'\n", cmd, text,
@@ -175,4 +178,37 @@ const char *cli_fmt_bytes(char *buf, size_t n, double bytes) {
   else if (bytes >= 1024) snprintf(buf, n, "%.1f KiB", bytes / 1024.0);
   else snprintf(buf, n, "%.0f B", bytes);
   return buf;
+}
+
+int cli_write_json(const char *path, const cJSON *j) {
+  char *text = j ? cJSON_Print(j) : NULL;
+  if (!text) return cli_fail(SURI_ERR_NOMEM, "cannot format %s", path);
+  /* cJSON indents with tabs and writes "key":<tab>value; tabs inside strings are escaped, so
+   * every raw tab is layout: two spaces of indent, or one space after a colon. */
+  size_t n = strlen(text), k = 0;
+  char *buf = malloc(2 * n + 2);
+  suri_status st = SURI_ERR_NOMEM;
+  if (buf) {
+    for (size_t i = 0; i < n; i++) {
+      if (text[i] != '\t') buf[k++] = text[i];
+      else if (i > 0 && text[i - 1] == ':') buf[k++] = ' ';
+      else buf[k++] = ' ', buf[k++] = ' ';
+    }
+    buf[k++] = '\n';
+    st = suri_write_file_atomic(path, buf, k);
+  }
+  free(buf);
+  cJSON_free(text);
+  return st ? cli_fail(st, "cannot write %s", path) : CLI_OK;
+}
+
+void cli_default_run_dir(char *out, size_t n) {
+  char stamp[32];
+  time_t t = time(NULL);
+  struct tm tmv;
+  localtime_r(&t, &tmv);
+  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
+  struct stat sb;
+  snprintf(out, n, "runs/%s", stamp);
+  for (int k = 2; stat(out, &sb) == 0 && k < 1000; k++) snprintf(out, n, "runs/%s-%d", stamp, k);
 }

@@ -90,3 +90,16 @@ finish() {
   echo "all $CHECKS checks passed"
   exit 0
 }
+
+# wait_for PID CONDITION...: polls (every 0.05 s, at most 60 s: valgrind runs are slow) until the shell condition holds
+# or process PID has ended; for tests that signal a run once it has written something.
+wait_for() {
+  local pid=$1 i
+  shift
+  for ((i = 0; i < 1200; i++)); do
+    eval "$*" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}

@@ -14,11 +14,7 @@ start_and_signal() {
   "$S" train "${COMMON[@]}" --steps 100000000 --checkpoint-every 20 --out "$dir" \
     >"$T/out" 2>"$T/err" &
   pid=$!
-  for ((i = 0; i < 600; i++)); do
-    [ -s "$dir/checkpoint.safetensors" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_for "$pid" '[ -s "$dir/checkpoint.safetensors" ]'
   kill -s "$sig" "$pid" 2>/dev/null
   wait "$pid"
   RC=$?

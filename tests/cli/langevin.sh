@@ -133,11 +133,7 @@ fi
 D=$T/int
 "$S" train --optim svrg-ld "${COMMON[@]}" --steps 100000000 --log-every 50 --out "$D" >"$T/out" 2>"$T/err" &
 pid=$!
-for ((i = 0; i < 600; i++)); do
-  [ -s "$D/metrics.jsonl" ] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.05
-done
+wait_for "$pid" '[ -s "$D/metrics.jsonl" ]'
 kill -s INT "$pid" 2>/dev/null
 wait "$pid"
 RC=$?

@@ -114,11 +114,7 @@ expect_msg 2 "--lambda1 cannot be combined with --resume" "$S" train --resume "$
 D=$T/sig
 "$S" train "${CUT[@]}" --threads 2 --epochs 100000000 --out "$D" >"$T/out" 2>"$T/err" &
 pid=$!
-for ((i = 0; i < 600; i++)); do
-  [ -s "$D/checkpoint.safetensors" ] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.05
-done
+wait_for "$pid" '[ -s "$D/checkpoint.safetensors" ]'
 kill -s INT "$pid" 2>/dev/null
 wait "$pid"
 RC=$?
@@ -143,11 +139,7 @@ D=$T/term
 "$S" train "${CUT[@]}" --threads 2 --epochs 100000000 --checkpoint-every 0 --out "$D" \
   >"$T/out" 2>"$T/err" &
 pid=$!
-for ((i = 0; i < 600; i++)); do
-  [ -s "$D/metrics.jsonl" ] && [ "$(wc -l <"$D/metrics.jsonl")" -ge 3 ] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.05
-done
+wait_for "$pid" '[ -s "$D/metrics.jsonl" ] && [ "$(wc -l <"$D/metrics.jsonl")" -ge 3 ]'
 kill -s TERM "$pid" 2>/dev/null
 wait "$pid"
 RC=$?
