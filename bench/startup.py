@@ -7,13 +7,18 @@ trainer writes it right after the first optimizer step). That is an upper bound 
 start to first training step": it includes the exec, the dynamic loader, reading and
 converting mnist10k, building and initialising the model, the first step and one write.
 The script polls the file every 0.1 ms, so it adds at most that much. It also reports the
-process's total wall time and its peak resident set (ru_maxrss from wait4).
+process's total wall time, its CPU time (user + system, whole run: less sensitive to other
+load on the machine than wall times) and its peak resident set (ru_maxrss from wait4).
 
 With --torch it measures the same for a plain PyTorch script that loads mnist10k's gzip IDX
 files with numpy (torch has no reader for them), builds the same MLP and takes SGD steps; its
 "first step" is the moment it prints one.
 
-Usage: bench/startup.py [--suri build/suri] [--model SPEC] [--runs 9] [--steps N] [--torch]
+The sides take turns (run 1 of every side, then run 2 of every side, ...), so drift in the
+machine's load affects all of them alike; --suri may be given several times (e.g. an old and a
+new build) and each binary is one side. The load average before and after is reported.
+
+Usage: bench/startup.py [--suri build/suri ...] [--model SPEC] [--runs 9] [--steps N] [--torch]
 Prints one JSON object per side with the medians.
 """
 import argparse
@@ -59,9 +64,9 @@ for k in range(steps):
 """
 
 
-def run_suri(args, out):
+def run_suri(args, binary, out):
     metrics = os.path.join(out, "metrics.jsonl")
-    cmd = [args.suri, "train", "--model", args.model, "--optim", "sgd", "--batch", "128",
+    cmd = [binary, "train", "--model", args.model, "--optim", "sgd", "--batch", "128",
            "--steps", str(args.steps), "--log-every", "1", "--test-data", "none",
            "--threads", str(args.threads), "--out", out, "--quiet"]
     t0 = time.perf_counter()
@@ -82,7 +87,9 @@ def run_suri(args, out):
         sys.exit(f"startup.py: {' '.join(cmd)} failed (status {status})")
     if first is None:  # the process ended between two polls
         first = total
-    return first, total, ru.ru_maxrss / 1024 if ru else float("nan")
+    if ru is None:
+        return first, total, float("nan"), float("nan")
+    return first, total, ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime
 
 
 def run_torch(args):
@@ -98,12 +105,13 @@ def run_torch(args):
     total = time.perf_counter() - t0
     if status != 0 or not line.startswith(b"step"):
         sys.exit("startup.py: the torch script failed")
-    return first, total, ru.ru_maxrss / 1024
+    return first, total, ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--suri", default=os.path.join(ROOT, "build", "suri"))
+    ap.add_argument("--suri", action="append",
+                    help="suri binary (repeat to compare builds; default build/suri)")
     ap.add_argument("--model", default="mlp:784-512-512-10,act=relu")
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--steps", type=int, default=1)
@@ -112,20 +120,31 @@ def main():
     args = ap.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    sides = ["suri"] + (["torch"] if args.torch else [])
-    for side in sides:
-        firsts, totals, rss = [], [], []
-        for _ in range(args.runs):
+    if args.threads > 1:  # fairness rule 3 of docs/performance.md: libgomp's spinning workers
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # took 2x the start-up (99 vs 40 ms)
+    binaries = args.suri or [os.path.join(ROOT, "build", "suri")]
+    sides = [("suri", b) for b in binaries] + ([("torch", None)] if args.torch else [])
+    res = {i: ([], [], [], []) for i in range(len(sides))}
+    load0 = os.getloadavg()[0]
+    for _ in range(args.runs):
+        for i, (side, binary) in enumerate(sides):
             with tempfile.TemporaryDirectory() as tmp:
-                f, t, r = run_suri(args, os.path.join(tmp, "run")) if side == "suri" else run_torch(args)
-            firsts.append(f * 1e3)
-            totals.append(t * 1e3)
-            rss.append(r)
-        print(json.dumps({"side": side, "model": args.model, "runs": args.runs,
+                f, t, r, c = (run_suri(args, binary, os.path.join(tmp, "run")) if side == "suri"
+                              else run_torch(args))
+            res[i][0].append(f * 1e3)
+            res[i][1].append(t * 1e3)
+            res[i][2].append(r)
+            res[i][3].append(c * 1e3)
+    load1 = os.getloadavg()[0]
+    for i, (side, binary) in enumerate(sides):
+        firsts, totals, rss, cpu = res[i]
+        print(json.dumps({"side": side, "binary": binary, "model": args.model, "runs": args.runs,
                           "first_step_ms_median": round(statistics.median(firsts), 2),
                           "first_step_ms_min": round(min(firsts), 2),
                           "total_ms_median": round(statistics.median(totals), 2),
+                          "cpu_ms_median": round(statistics.median(cpu), 1),
                           "peak_rss_mb": round(max(rss), 1),
+                          "loadavg_before_after": [round(load0, 2), round(load1, 2)],
                           "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset")}))
 
 

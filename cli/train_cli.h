@@ -87,9 +87,11 @@ int train_lr_auto(train_opts *o, suri_model *m, const suri_dataset *train);
 int cli_train_run(train_opts *o, int write_config);
 
 /* Pieces of train_run.c that train_langevin.c shares: loads --data and --test-data (the test
- * set in the training set's units); a fresh run's output directory (refusing one that holds a
+ * set in the training set's units; compact: u8 sets stay u8, suri_data_load_u8, for readers
+ * that accept them); a fresh run's output directory (refusing one that holds a
  * run). Return the exit code (message printed). */
-int train_load_data(const train_opts *o, suri_dataset **train, suri_dataset **test);
+int train_load_data(const train_opts *o, int compact, suri_dataset **train,
+                    suri_dataset **test);
 int train_prepare_out(const char *dir);
 
 /* The Langevin samplers and averaged SGD (train_langevin.c). train_is_sampler (in

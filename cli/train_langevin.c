@@ -384,7 +384,7 @@ static int setup(lv_run *r, int write_config) {
   suri_model_spec spec;
   suri_status st = suri_model_spec_parse(o->model, &spec);
   if (st) return cli_fail(st, "bad model '%s'", o->model);
-  int rc = train_load_data(o, &r->train, &r->test);
+  int rc = train_load_data(o, 0, &r->train, &r->test);
   if (rc) return rc;
   r->n = r->train->n;
   r->asgd = strcmp(o->optim, "asgd") == 0;

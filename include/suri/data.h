@@ -121,10 +121,24 @@ typedef struct suri_dataset {
   suri_data_norm norm;
   int scaled;
   double *mean, *std;
+  /* Compact storage (suri_data_load_u8): the raw u8 features (n, dim), and then x == NULL.
+   * A value is x8 / 255 when scaled, else x8 (the same float suri_data_load gives); norm is
+   * NONE or SCALE. NULL for every set in float storage. */
+  uint8_t *x8;
 } suri_dataset;
 
 /* Loads a data set from a spec string (grammar above). *out is set only on success. */
 suri_status suri_data_load(const char *spec, suri_dataset **out);
+
+/* As suri_data_load, but a set of u8 features (mnist10k, u8 IDX or NPY files) with norm=scale
+ * or norm=none keeps them as u8 in x8 (x = NULL): a quarter of the memory and no conversion
+ * up front. suri_data_gather converts the rows it copies, suri_train_run reads such sets, and
+ * suri_dataset_normalize_like and suri_dataset_info accept them; any other reader of d->x must
+ * call suri_dataset_dense first. Other sets load exactly as with suri_data_load. */
+suri_status suri_data_load_u8(const char *spec, suri_dataset **out);
+/* Converts a compact set to float storage in place (x allocated, x8 freed; the values are
+ * those suri_data_load gives). No-op for a set in float storage. SURI_ERR_NOMEM. */
+suri_status suri_dataset_dense(suri_dataset *d);
 
 /* An empty data set with allocated x (n, dim) zeroed, y (n) if classes > 0, t (n, targets) if
  * targets > 0; norm = none. n >= 1, dim >= 1, classes >= 0, targets >= 0. */
@@ -162,7 +176,8 @@ void suri_data_epoch_order(const suri_dataset *d, uint64_t seed, int64_t epoch, 
  * choice). Batch k covers idx[k*batch, min((k+1)*batch, n)). Returns 0 if batch < 1. */
 int64_t suri_data_num_batches(int64_t n, int64_t batch, int drop_last);
 
-/* Copies the rows idx[0..count) of d into contiguous buffers, without allocating:
+/* Copies the rows idx[0..count) of d into contiguous buffers, without allocating (the u8
+ * features of a compact set are converted on the way):
  * xb: (count, dim); yb: (count) if non-NULL and d has labels; tb: (count, targets) if non-NULL
  * and d has targets. idx values must lie in [0, n). */
 void suri_data_gather(const suri_dataset *d, const int64_t *idx, int64_t count, suri_real *xb,

@@ -113,7 +113,8 @@ int suri_model_tensor_count(const suri_model *m);
 const suri_model_tensor *suri_model_tensor_at(const suri_model *m, int i);
 
 /* Copies a batch in: x (b, IN); labels (b) for ce, targets (b, OUT) for mse/logistic (the
- * other pointer may be NULL). Checks labels are in [0, OUT). */
+ * other pointer may be NULL). Checks labels are in [0, OUT). x may be the input node's own
+ * buffer (suri_graph_value of suri_model_input), filled in place: nothing is copied then. */
 suri_status suri_model_set_batch(suri_model *m, int64_t b, const suri_real *x,
                                  const int32_t *labels, const suri_real *targets);
 /* Training step core: forward (training mode), zero grads, backward of the loss.

@@ -7,7 +7,8 @@
  * (epoch e, step s) replays exactly the batches of an uninterrupted run. A shuffle of n items
  * takes n - 1 blocks (plus rare rejections), far below the 2^40 blocks reserved per epoch.
  * Gathering copies rows into caller-owned contiguous buffers (no allocation: it runs every
- * training step). */
+ * training step); rows of a compact set (u8 features) are converted on the way, which is
+ * where suri_data_load would have converted the whole set up front. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,7 +32,8 @@ void suri_data_gather(const suri_dataset *d, const int64_t *idx, int64_t count, 
   size_t row = (size_t)d->dim * sizeof(suri_real), trow = (size_t)d->targets * sizeof(suri_real);
   for (int64_t i = 0; i < count; i++) {
     int64_t k = idx[i];
-    memcpy(xb + i * d->dim, d->x + k * d->dim, row);
+    if (d->x8) data_u8_row(d, d->x8 + k * d->dim, d->dim, xb + i * d->dim);
+    else memcpy(xb + i * d->dim, d->x + k * d->dim, row);
     if (yb && d->y) yb[i] = d->y[k];
     if (tb && d->t) memcpy(tb + i * d->targets, d->t + k * d->targets, trow);
   }
@@ -107,7 +109,18 @@ suri_status suri_dataset_info(const suri_dataset *d, char *buf, size_t n) {
         d->targets > 1 ? "s" : "", lo, hi);
   }
   if (!d->y && !d->t) put(buf, n, &k, &trunc, ", unlabelled");
-  range(d->x, d->n * d->dim, &lo, &hi);
+  if (d->x8) { /* the extremes of the raw values, converted as a row would be */
+    uint8_t mn = 255, mx = 0;
+    for (int64_t i = 0; i < d->n * d->dim; i++) {
+      mn = d->x8[i] < mn ? d->x8[i] : mn;
+      mx = d->x8[i] > mx ? d->x8[i] : mx;
+    }
+    suri_real v[2];
+    data_u8_row(d, (const uint8_t[2]){mn, mx}, 2, v);
+    lo = v[0], hi = v[1];
+  } else {
+    range(d->x, d->n * d->dim, &lo, &hi);
+  }
   put(buf, n, &k, &trunc, ", x in [%.4g, %.4g], norm=%s", lo, hi, suri_data_norm_name(d->norm));
   if (d->norm == SURI_DATA_NORM_STANDARD && d->scaled) put(buf, n, &k, &trunc, " (after /255)");
   if (trunc) return suri_fail(SURI_ERR_ARG, "suri_dataset_info: buffer of %zu bytes too small", n);

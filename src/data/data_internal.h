@@ -77,7 +77,19 @@ suri_status data_copy_columns(const dspec *s, const char *file, const suri_array
 suri_status data_copy_labels(const dspec *s, const char *file, const suri_array *a,
                              int64_t cols, int64_t col, suri_dataset *d);
 
-/* x = raw / 255 on every feature; used for norm=scale. */
+/* x = raw / 255 on every feature; used for norm=scale (a compact set only records it). */
 void data_scale_u8(suri_dataset *d);
+
+/* How data_new allocates the features: zeroed floats, uninitialised floats (the caller writes
+ * every value), u8 values in x8 (compact storage, x = NULL), or nothing (the caller sets x8 to
+ * a suri_alloc'ed buffer of at least n * dim bytes). */
+typedef enum data_store { DATA_ZERO, DATA_UNINIT, DATA_U8, DATA_EMPTY } data_store;
+suri_status data_new(int64_t n, int64_t dim, int64_t classes, int64_t targets, const char *name,
+                     data_store store, suri_dataset **out);
+/* dst[0..count) = the float values of the raw u8 features src[0..count) of compact set d
+ * (p / 255 when d is scaled, else p). */
+void data_u8_row(const suri_dataset *d, const uint8_t *src, int64_t count, suri_real *dst);
+/* Nonzero while suri_data_load_u8 runs on this thread: u8 loaders then keep compact storage. */
+int data_want_u8(void);
 
 #endif

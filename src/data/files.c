@@ -3,7 +3,9 @@
  * turns their arrays into a suri_dataset: features flattened to (N, D) suri_real, checked
  * finite (the message names row and column: a NaN in the data would otherwise surface much
  * later as a NaN loss), class labels checked to be integers in [0, 2^31), regression targets
- * from float Y arrays, and N checked equal between features and labels. */
+ * from float Y arrays, and N checked equal between features and labels. Under
+ * suri_data_load_u8, u8 features stay u8 (compact storage, x8): the reader's buffer is kept as
+ * it is, and rows are converted when they are gathered. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,11 @@ static int is_float(suri_dtype t) {
 suri_status data_copy_columns(const dspec *s, const char *file, const suri_array *a,
                               int64_t rows, int64_t cols, int64_t skip, suri_real *dst) {
   int64_t k = 0;
+  if (a->dtype == SURI_DT_U8 && skip < 0) { /* every u8 is finite: one vectorisable pass */
+    const uint8_t *src = a->data;
+    for (int64_t i = 0; i < rows * cols; i++) dst[i] = (suri_real)src[i];
+    return SURI_OK;
+  }
   for (int64_t i = 0; i < rows; i++)
     for (int64_t c = 0; c < cols; c++) {
       if (c == skip) continue;
@@ -64,9 +71,22 @@ suri_status data_copy_labels(const dspec *s, const char *file, const suri_array 
   return SURI_OK;
 }
 
+/* suri_data_load_u8 sets this for the duration of its suri_data_load call (this thread only). */
+static _Thread_local int want_u8;
+
+int data_want_u8(void) { return want_u8; }
+
+suri_status suri_data_load_u8(const char *spec, suri_dataset **out) {
+  want_u8 = 1;
+  suri_status st = suri_data_load(spec, out);
+  want_u8 = 0;
+  return st;
+}
+
 /* Features (and labels or targets) from arrays X and, if Y is non-NULL, Y. Float Y makes
- * regression targets when allow_targets, class labels otherwise. */
-static suri_status from_arrays(const dspec *s, const char *xf, const suri_array *X, const char *yf,
+ * regression targets when allow_targets, class labels otherwise. A u8 X is taken over as
+ * compact storage (X->data moves into x8) when data_want_u8(). */
+static suri_status from_arrays(const dspec *s, const char *xf, suri_array *X, const char *yf,
                                const suri_array *Y, int allow_targets, int64_t limit,
                                suri_dataset **out) {
   if (X->rank < 1 || X->dim[0] < 1)
@@ -92,9 +112,21 @@ static suri_status from_arrays(const dspec *s, const char *xf, const suri_array 
     else classes = 1; /* allocates y; the real count is set from the labels */
   }
   int64_t rows = N < limit ? N : limit;
+  int compact = want_u8 && X->dtype == SURI_DT_U8;
   suri_dataset *d = NULL;
-  suri_status st = suri_dataset_new(rows, D, classes, K, s->text, &d);
-  if (st == SURI_OK) st = data_copy_columns(s, xf, X, rows, D, -1, d->x);
+  /* Compact: the reader's buffer (suri_alloc'ed) becomes x8, or, under a limit, a copy of the
+   * rows kept (so that limit=100 does not hold all N rows). */
+  int adopt = compact && rows == N;
+  suri_status st = data_new(rows, D, classes, K, s->text,
+                            adopt ? DATA_EMPTY : compact ? DATA_U8 : DATA_UNINIT, &d);
+  if (st == SURI_OK && adopt) {
+    d->x8 = X->data;
+    X->data = NULL;
+  } else if (st == SURI_OK && compact) {
+    memcpy(d->x8, X->data, (size_t)(rows * D));
+  } else if (st == SURI_OK) {
+    st = data_copy_columns(s, xf, X, rows, D, -1, d->x);
+  }
   if (st == SURI_OK && K > 0) st = data_copy_columns(s, yf, Y, rows, K, -1, d->t);
   if (st == SURI_OK && classes > 0) st = data_copy_labels(s, yf, Y, 1, 0, d);
   if (st != SURI_OK) {
@@ -200,14 +232,20 @@ static suri_status mnist_split(const dspec *s, const char *dir, const char *spli
   return load_pair(s, suri_idx_read, xf, yf, 0, limit, out, &u8);
 }
 
-/* Rows of b appended to a (same dim); a is replaced. */
+/* Rows of b appended to a (same dim, same storage); a is replaced. */
 static suri_status concat(suri_dataset **a, suri_dataset *b) {
   suri_dataset *c = NULL, *x = *a;
   int64_t classes = x->classes > b->classes ? x->classes : b->classes;
-  suri_status st = suri_dataset_new(x->n + b->n, x->dim, classes, 0, x->name, &c);
+  suri_status st = data_new(x->n + b->n, x->dim, classes, 0, x->name,
+                            x->x8 ? DATA_U8 : DATA_UNINIT, &c);
   if (st != SURI_OK) return st;
-  memcpy(c->x, x->x, (size_t)(x->n * x->dim) * sizeof(suri_real));
-  memcpy(c->x + x->n * x->dim, b->x, (size_t)(b->n * b->dim) * sizeof(suri_real));
+  if (x->x8) {
+    memcpy(c->x8, x->x8, (size_t)(x->n * x->dim));
+    memcpy(c->x8 + x->n * x->dim, b->x8, (size_t)(b->n * b->dim));
+  } else {
+    memcpy(c->x, x->x, (size_t)(x->n * x->dim) * sizeof(suri_real));
+    memcpy(c->x + x->n * x->dim, b->x, (size_t)(b->n * b->dim) * sizeof(suri_real));
+  }
   memcpy(c->y, x->y, (size_t)x->n * sizeof(int32_t));
   memcpy(c->y + x->n, b->y, (size_t)b->n * sizeof(int32_t));
   suri_dataset_free(x);

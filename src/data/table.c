@@ -87,8 +87,8 @@ static suri_status from_table(const dspec *s, const suri_array *A, int64_t col, 
     return suri_fail(SURI_ERR_FORMAT, "data spec '%s': '%s' has a single column: no features "
                      "left besides the %s", s->text, file, target ? "target" : "label");
   suri_dataset *d = NULL;
-  suri_status st = suri_dataset_new(n, col >= 0 ? cols - 1 : cols, col >= 0 && !target,
-                                    col >= 0 && target, s->text, &d);
+  suri_status st = data_new(n, col >= 0 ? cols - 1 : cols, col >= 0 && !target,
+                            col >= 0 && target, s->text, DATA_UNINIT, &d); /* x: all written */
   if (st == SURI_OK) st = data_copy_columns(s, file, A, n, cols, col, d->x);
   if (st == SURI_OK && col >= 0 && !target) st = data_copy_labels(s, file, A, cols, col, d);
   for (int64_t i = 0; st == SURI_OK && col >= 0 && target && i < n; i++) {

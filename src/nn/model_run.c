@@ -10,7 +10,8 @@ suri_status suri_model_set_batch(suri_model *m, int64_t b, const suri_real *x,
   suri_status st = suri_graph_set_batch(m->g, b);
   if (st) return st;
   int64_t in = m->spec.width[0], out = m->spec.width[m->spec.n_widths - 1];
-  memcpy(suri_graph_value(m->g, m->x), x, (size_t)(b * in) * sizeof(suri_real));
+  suri_real *dst = suri_graph_value(m->g, m->x);
+  if (x != dst) memcpy(dst, x, (size_t)(b * in) * sizeof(suri_real)); /* x may be the buffer */
   if (m->spec.loss == SURI_LOSS_CE) {
     if (!labels) return SURI_OK;
     for (int64_t i = 0; i < b; i++)
@@ -28,8 +29,14 @@ suri_status suri_model_loss_grad(suri_model *m, double *loss) {
   suri_graph_set_training(m->g, 1);
   suri_status st = suri_graph_forward(m->g);
   if (st) return st;
-  memset(m->grads, 0, m->nparam * sizeof(suri_real));
+  /* The pass writes every parameter gradient (zero where not reached), so the block needs no
+   * memset first. The values are those of clearing and accumulating (0 + g = g; a beta = 0
+   * GEMM is OpenBLAS zeroing C and then accumulating, as beta = 1 on a zeroed C); only an
+   * exactly zero gradient may now keep the sign of -0 where 0 + (-0) gave +0.
+   * Other users of the model's graph (analysis products) keep the accumulating default. */
+  suri_graph_set_grad_overwrite(m->g, 1);
   st = suri_graph_backward(m->g, m->loss, NULL);
+  suri_graph_set_grad_overwrite(m->g, 0);
   if (st) return st;
   *loss = (double)suri_graph_value(m->g, m->loss)[0];
   return SURI_OK;

@@ -71,7 +71,8 @@ static double graph_bytes(const suri_model_spec *s, double B) {
 static double dataset_bytes(const suri_dataset *d) {
   if (!d) return 0;
   double n = (double)d->n;
-  return n * (double)d->dim * (double)sizeof(suri_real) + (d->y ? n * 4.0 : 0) +
+  double cell = d->x8 ? 1.0 : (double)sizeof(suri_real); /* compact sets keep u8 values */
+  return n * (double)d->dim * cell + (d->y ? n * 4.0 : 0) +
          (d->t ? n * (double)d->targets * (double)sizeof(suri_real) : 0) +
          (d->mean ? 2.0 * (double)d->dim * 8.0 : 0);
 }
@@ -96,8 +97,9 @@ suri_status suri_train_memory_estimate(const suri_model_spec *spec, const suri_t
   out->optim = states * (np * r + 64.0);
   out->graph = graph_bytes(spec, B);
   int64_t outw = spec->width[spec->n_widths - 1];
-  double in = train ? (double)train->dim : (double)spec->width[0];
-  out->batch = B * (in + (double)(outw > 1 ? outw : 1)) * r + B * 4.0 +
+  /* Targets and labels of a batch and the epoch order (the features are gathered straight
+   * into the graph's input buffer, counted in graph); eval row numbers (8 B each). */
+  out->batch = B * (double)(outw > 1 ? outw : 1) * r + B * 4.0 + B * 8.0 +
                (train ? (double)train->n * 8.0 : 0);
   out->data = dataset_bytes(train) + dataset_bytes(test);
   /* The safetensors writer copies every tensor before writing (src/io/safetensors_write.c),

@@ -109,8 +109,8 @@ typedef struct loop {
   suri_schedule sched;
   FILE *metrics;
   int64_t spe, total, out_w;
-  int64_t *order;
-  suri_real *xb, *tb;
+  int64_t *order, *eidx; /* eidx: (max batch) row numbers for evaluating a compact set */
+  suri_real *tb;
   int32_t *yb;
   double t0, loss_sum, epoch_t0;
   int64_t correct, seen, epoch_seen;
@@ -257,13 +257,16 @@ static suri_status one_step(loop *L, int64_t step, double *lr) {
   const suri_dataset *d = L->train;
   int64_t B = L->c->batch, k = step % L->spe, lo = k * B;
   int64_t b = d->n - lo < B ? d->n - lo : B;
-  suri_data_gather(d, L->order + lo, b, L->xb, L->yb, L->tb);
+  /* Rows go straight into the graph's input buffer (set_batch then copies nothing): one
+   * (B, IN) copy less per step and no staging buffer in the resident set. */
+  suri_real *xb = suri_graph_value(suri_model_graph(L->m), suri_model_input(L->m));
+  suri_data_gather(d, L->order + lo, b, xb, L->yb, L->tb);
   const suri_model_spec *s = suri_model_get_spec(L->m);
   const int32_t *labels = s->loss == SURI_LOSS_CE ? L->yb : NULL;
   if (s->loss == SURI_LOSS_LOGISTIC && !d->t) /* 0/1 class labels as logistic targets */
     for (int64_t i = 0; i < b; i++) L->tb[i] = (suri_real)L->yb[i];
   const suri_real *targets = s->loss == SURI_LOSS_CE ? NULL : L->tb;
-  suri_status st = suri_model_set_batch(L->m, b, L->xb, labels, targets);
+  suri_status st = suri_model_set_batch(L->m, b, xb, labels, targets);
   double loss;
   if (!st) st = suri_model_loss_grad(L->m, &loss);
   if (st) return st;
@@ -295,14 +298,50 @@ static suri_status one_step(loop *L, int64_t step, double *lr) {
   return SURI_OK;
 }
 
+/* Mean loss and accuracy of the model on set t (eval mode). A compact set (u8 features, see
+ * suri_data_load_u8) is converted chunk by chunk into the graph's input buffer, with the
+ * chunking and the sums of suri_model_evaluate, so both storages give bitwise the same
+ * numbers. */
+static suri_status evaluate(loop *L, const suri_dataset *t, double *loss, double *acc) {
+  if (!t->x8) return suri_model_evaluate(L->m, t->n, t->x, t->y, t->t, loss, acc);
+  const suri_model_spec *s = suri_model_get_spec(L->m);
+  suri_graph *g = suri_model_graph(L->m);
+  int64_t B = suri_model_max_batch(L->m), ow = L->out_w, correct = 0;
+  int ce = s->loss == SURI_LOSS_CE;
+  if ((ce && !t->y) || (!ce && !t->t))
+    return suri_model_evaluate(L->m, t->n, NULL, t->y, t->t, loss, acc); /* fails: its message */
+  int was_training = suri_graph_training(g);
+  suri_real *xb = suri_graph_value(g, suri_model_input(L->m));
+  double total = 0;
+  suri_status st = SURI_OK;
+  suri_graph_set_training(g, 0);
+  for (int64_t i = 0; i < t->n && !st; i += B) {
+    int64_t b = t->n - i < B ? t->n - i : B;
+    for (int64_t k = 0; k < b; k++) L->eidx[k] = i + k;
+    suri_data_gather(t, L->eidx, b, xb, NULL, NULL);
+    st = suri_model_set_batch(L->m, b, xb, ce ? t->y + i : NULL, ce ? NULL : t->t + i * ow);
+    if (!st) st = suri_graph_forward(g);
+    if (st) break;
+    total += (double)suri_graph_value(g, suri_model_loss(L->m))[0] * (double)b;
+    const suri_real *o = suri_graph_value(g, suri_model_output(L->m));
+    if (ce) correct += suri_count_correct(b, ow, o, t->y + i);
+    else if (s->loss == SURI_LOSS_LOGISTIC)
+      for (int64_t k = 0; k < b; k++) correct += (o[k] > 0) == (t->t[i + k] > 0.5);
+  }
+  suri_graph_set_training(g, was_training);
+  if (st) return st;
+  *loss = total / (double)t->n;
+  *acc = s->loss == SURI_LOSS_MSE ? NAN : (double)correct / (double)t->n;
+  return SURI_OK;
+}
+
 static suri_status end_epoch(loop *L, int64_t step, double lr, int *stop) {
   suri_train_event ev;
   fill_event(L, &ev, SURI_EV_EPOCH, step, lr);
   ev.epoch = step / L->spe - (step % L->spe == 0 ? 1 : 0);
   if (L->test) {
     const suri_dataset *t = L->test;
-    suri_status st = suri_model_evaluate(L->m, t->n, t->x, t->y, t->t, &ev.test_loss,
-                                         &ev.test_accuracy);
+    suri_status st = evaluate(L, t, &ev.test_loss, &ev.test_accuracy);
     if (st) return st;
   }
   *stop |= emit(L, &ev, 1);
@@ -392,10 +431,10 @@ static suri_status setup(loop *L, int64_t *start) {
   if (!st) st = make_optim(c, suri_model_param_count(L->m), &L->opt);
   if (st) return st;
   L->order = suri_alloc((size_t)n * sizeof(int64_t));
-  L->xb = suri_alloc((size_t)(B * L->train->dim) * sizeof(suri_real));
+  L->eidx = suri_alloc((size_t)suri_model_max_batch(L->m) * sizeof(int64_t));
   L->yb = suri_alloc((size_t)B * sizeof(int32_t));
   L->tb = suri_alloc((size_t)(B * (L->out_w > 1 ? L->out_w : 1)) * sizeof(suri_real));
-  if (!L->order || !L->xb || !L->yb || !L->tb) return SURI_ERR_NOMEM;
+  if (!L->order || !L->eidx || !L->yb || !L->tb) return SURI_ERR_NOMEM;
   *start = 0;
   /* Dropout masks follow the training seed (not the init seed), counted from 0 for a fresh run
    * and from the checkpoint's counter on resume. */
@@ -513,14 +552,13 @@ suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_
     sum.test_accuracy = L.last_test_acc;
     /* The last epoch evaluated the final model already, unless no step was run. */
     if (test && done == start)
-      st = suri_model_evaluate(m, test->n, test->x, test->y, test->t, &sum.test_loss,
-                               &sum.test_accuracy);
+      st = evaluate(&L, test, &sum.test_loss, &sum.test_accuracy);
   }
   if (!st) st = finish(&L, done, &sum);
   if (L.metrics) fclose(L.metrics);
   suri_optim_free(L.opt);
   suri_free(L.order);
-  suri_free(L.xb);
+  suri_free(L.eidx);
   suri_free(L.yb);
   suri_free(L.tb);
   if (!st && out) *out = sum;
