@@ -9,6 +9,8 @@
 #     reason, no temporary left behind, and every file that existed before byte-identical.
 #     The mount cases need mount rights (root with CAP_SYS_ADMIN); elsewhere they are skipped
 #     with a note (chmod cannot stand in: root ignores permission bits).
+#     The same for the Langevin sampler (svrg-ld with --samples-out) and particle (mfld)
+#     trainers, two trials each.
 #  3. A model too large for --memory or for the machine is refused before anything is
 #     allocated or created; --on-nonfinite stop/skip-step/restore end as documented.
 # Kill times are random (bash $RANDOM, seeded by SURI_FAULT_SEED, default 1, and printed; the
@@ -91,6 +93,44 @@ for ((trial = 1; trial <= TRIALS; trial++)); do
     same "$T/ref$every/$f" "$D/$f" "trial $trial: $f after kill -9 and resume" || LOST=$((LOST + 1))
   done
 done
+
+# ---- the same for the sampler and particle trainers ----------------------------------------------
+# svrg-ld with --samples-out (checkpoints hold the state, the SVRG snapshot and the samples kept)
+# and mfld (checkpoints at monitor boundaries): one kill -9 at a random moment per trial, then
+# --resume to the end; the model, the samples and the checkpoint equal an uninterrupted run's.
+# other_trials NAME FILES RUN...: FILES is a space-separated list of files to compare; if it
+# names samples.npy, each run writes its samples there (--samples-out DIR/samples.npy).
+other_trials() {
+  local name=$1 files=$2 t0 dur trial D f
+  shift 2
+  samples() { [[ " $files " == *" samples.npy "* ]] && echo --samples-out "$1/samples.npy"; }
+  t0=$(date +%s%N)
+  expect 0 "$S" train "$@" $(samples "$T/$name-ref") --out "$T/$name-ref" || return
+  dur=$(( ($(date +%s%N) - t0) / 1000000 ))
+  echo "uninterrupted $name run: $dur ms"
+  for ((trial = 1; trial <= 2; trial++)); do
+    D=$T/$name-kill$trial
+    kill_at_random $((dur * 9 / 10)) "$S" train "$@" $(samples "$D") --out "$D"
+    if [ "$KILLED" = 0 ]; then
+      : # the run ended before the signal: its files are compared as they are
+    elif [ -e "$D/checkpoint.safetensors" ]; then
+      expect 0 "$S" train --resume "$D" --quiet || { LOST=$((LOST + 1)); continue; }
+    else
+      rm -rf "$D"
+      expect 0 "$S" train "$@" $(samples "$D") --out "$D" || continue
+    fi
+    for f in $files checkpoint.safetensors; do
+      same "$T/$name-ref/$f" "$D/$f" "$name trial $trial: $f after kill -9 and resume" ||
+        LOST=$((LOST + 1))
+    done
+  done
+}
+other_trials svrg-ld "model.safetensors samples.npy" --optim svrg-ld \
+  --data "gauss:n=512,d=8,classes=3,seed=2" --model mlp:8-64-3 --lr 0.01 --steps 3000 \
+  --checkpoint-every 7 --sample-every 10 --threads 2 --quiet
+other_trials mfld "model.safetensors" --optim mfld --data "parity:d=10,k=2,n=600,seed=1" \
+  --particles 300 --bias --loss logistic --estimator minibatch --batch 100 --epochs 40 \
+  --checkpoint-every 1 --threads 2 --quiet
 
 # ---- output path and directory faults ---------------------------------------------------------
 SMALL=(--data "gauss:n=64,d=8,classes=3,seed=2" --model "mlp:8-64-64-3" --optim adam --threads 1
