@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh - the CLI end-to-end tests with every `suri` process under valgrind (memcheck):
 #   tests/valgrind/run.sh BUILD_DIR [TEST...]     (default tests: train_e2e malformed
-#                                                   interrupt faults)
+#                                                   interrupt faults mfld langevin)
 # Each test script in tests/cli/ runs with SURI_BIN pointing at a wrapper that starts
 #   valgrind --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite
 #            --suppressions=tests/valgrind/suri.supp --log-file=LOGDIR/vg.%p.log suri ...
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 build=${1:?usage: tests/valgrind/run.sh BUILD_DIR [TEST...]}
 shift
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(train_e2e malformed interrupt faults)
+[ ${#tests[@]} -gt 0 ] || tests=(train_e2e malformed interrupt faults mfld langevin)
 command -v valgrind >/dev/null || { echo "valgrind not found (scripts/setup --fuzz)" >&2; exit 1; }
 suri=$(cd "$build" && pwd)/suri
 [ -x "$suri" ] || { echo "no suri binary in $build" >&2; exit 1; }
