@@ -19,8 +19,9 @@
 # The Hessian workload uses act=tanh: suri's Hessian-vector products are central differences
 # of gradients, which on a ReLU network pick up the kinks that double backward ignores (the two
 # are different operators there, docs/analysis.md section 2.3); with tanh they agree. suri's
-# float build needs --hess-eps 1e-4 for 1e-4 accuracy on this network (its default 3e-3 is
-# 5e-3 off here); a double build reaches it with its default.
+# float build runs with --hess-eps 1e-4 (5e-6 off on this network; its default 3e-4 is 4.6e-5
+# off, too close to the 1e-4 target once the solver's own error is added); a double build
+# reaches it with its default.
 #
 # Fairness (as bench/compare.sh, both sides alike): OPENBLAS_NUM_THREADS=N, OMP_NUM_THREADS=N,
 # --threads N / torch.set_num_threads(N), OMP_WAIT_POLICY=PASSIVE for N > 1, OPENBLAS_CORETYPE

@@ -16,8 +16,9 @@
  *   dominated: 3e-8 at c = 1e-4, 3e-11 at c = 3e-6).
  * - float: parameters, inputs and v are rounded to float (6e-8 relative) and every pass runs in
  *   float: 1e-5 for the exact products and the NTK (observed 2e-8..3e-7); 5e-4 for the Hessian
- *   (observed 1.5e-5..4e-5 at the float default step c = 3e-3; 2e-4..1e-3 at c = 1e-4 where
- *   float rounding dominates, 1.5e-4..4e-4 at c = 1e-2 where truncation does). */
+ *   (observed 1.2e-4..1.6e-4 at the float default step c = 3e-4, chosen for larger nets, see
+ *   src/analysis/hessian.c; 1.5e-5..4e-5 at c = 3e-3, 2e-4..1e-3 at c = 1e-4 where float
+ *   rounding dominates, 1.5e-4..4e-4 at c = 1e-2 where truncation does). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -33,6 +33,12 @@
  *   overwrite its node buffers and its gradient block (suri_model_grads), and leave the graph
  *   in training mode (the default mode, as suri_model_predict does). Parameters and state are
  *   left bit-for-bit as they were (the Hessian perturbs and restores them).
+ * - Speed paths (docs/analysis.md section 2): with the data in one chunk (n <= the model's max
+ *   batch) and eval mode, the Fisher kinds and the GGN run the forward pass once and reuse the
+ *   graph's values while the batch, input rows, parameters and outputs are unchanged (checked
+ *   at every application, so running the model in between is safe); the compact operator of
+ *   the empirical Fisher of a dense-only network uses per-layer factors when they fit the
+ *   operator's memory bound of 8 P doubles (the same operator to rounding).
  * - Nothing here prints or exits; failures return a status with suri_last_error() set.
  */
 #ifndef SURI_ANALYSIS_H
@@ -106,8 +112,10 @@ suri_eig_opts suri_eig_defaults(void);
 suri_status suri_eig_power(const suri_linop *A, const suri_eig_opts *o, double *values,
                            double *vectors, double *residuals, suri_solver_info *info);
 
-/* Lanczos with full reorthogonalisation (two Gram-Schmidt passes against every basis vector),
- * Ritz pairs of the tridiagonal matrix; stops when the k wanted Ritz pairs have residual
+/* Lanczos with full reorthogonalisation (after the three-term recurrence, a Gram-Schmidt pass
+ * against every basis vector, and a second one when the first cancelled: DGKS), a start vector
+ * with uniform(-1, 1) entries from (seed, SURI_RNG_PROBE), Ritz pairs of the tridiagonal
+ * matrix; stops when the k wanted Ritz pairs have residual
  * |beta_m s_{m,i}| <= tol |lambda_1| or the Krylov dimension reaches max_iter. An invariant
  * subspace (beta ~ 0, e.g. a low-rank Fisher) reached with fewer than k Ritz values restarts
  * with a fresh random vector orthogonal to the basis (so a k larger than the rank returns the
@@ -209,7 +217,7 @@ typedef struct suri_curv_opts {
   uint64_t seed;         /* MC labels: stream (seed, SURI_RNG_MC_LABELS), drawn by sample index,
                             so every application uses the same labels */
   double hess_eps;       /* Hessian step: eps = hess_eps * ||theta_active|| / ||v|| (0 = default
-                            1e-5 in double builds, 3e-3 in float builds; see docs) */
+                            1e-5 in double builds, 3e-4 in float builds; see docs) */
   int batch_stats;       /* 0 (default): eval mode; 1: training-mode batch norm per chunk */
 } suri_curv_opts;
 suri_curv_opts suri_curv_defaults(void);

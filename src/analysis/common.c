@@ -1,13 +1,16 @@
 /* common.c - shared analysis helpers: the active parameter ranges of a model (all trainable
  * tensors, or one dense layer's W and b), chunked loading of a data set into the model's input
- * nodes, double vector kernels, seeded random probe vectors, and the Gram-Schmidt step used by
- * Lanczos (two classical passes, "twice is enough": Giraud, Langou & Rozloznik 2005). */
+ * nodes, double vector kernels (BLAS), seeded random probe vectors, and the Gram-Schmidt steps:
+ * two classical passes for deflation ("twice is enough": Giraud, Langou & Rozloznik 2005), and
+ * for Lanczos the three-term recurrence plus one classical pass, a second only when the first
+ * cancelled (Daniel, Gragg, Kaufman & Stewart 1976). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "analysis_internal.h"
-#include "suri/linalg.h"
 
 static int cmp_range(const void *a, const void *b) {
   const an_range *x = a, *y = b;
@@ -59,26 +62,33 @@ suri_status an_load_chunk(suri_model *m, const suri_analysis_data *d, int64_t i0
 }
 
 double an_dot(int64_t n, const double *a, const double *b) {
-  double s = 0;
-  for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
+  /* BLAS: a plain C loop cannot be vectorised without reassociation (no -ffast-math), and the
+   * Lanczos steps take several dot products of the parameter dimension each */
+  return n > 0 ? cblas_ddot((blasint)n, a, 1, b, 1) : 0.0;
 }
 
 double an_norm(int64_t n, const double *a) { return sqrt(an_dot(n, a, a)); }
 
 void an_axpy(int64_t n, double a, const double *x, double *y) {
-  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+  if (n > 0) cblas_daxpy((blasint)n, a, x, 1, y, 1);
 }
 
 void an_scal(int64_t n, double a, double *x) {
-  for (int64_t i = 0; i < n; i++) x[i] *= a;
+  if (n > 0) cblas_dscal((blasint)n, a, x, 1);
 }
 
 void an_random_vector(uint64_t seed, uint64_t counter, int64_t n, int gauss, int unit, double *x) {
   suri_rng r = suri_rng_make(seed, SURI_RNG_PROBE);
   r.counter = counter;
-  if (gauss) {
+  if (gauss == AN_RV_GAUSS) {
     for (int64_t i = 0; i < n; i++) x[i] = suri_rng_normal(&r);
+  } else if (gauss == AN_RV_UNIFORM) {
+    /* four 32-bit draws per Philox block, (k + 1/2) / 2^31 - 1 in (-1, 1), never 0 */
+    uint32_t blk[4] = {0, 0, 0, 0};
+    for (int64_t i = 0; i < n; i++) {
+      if (i % 4 == 0) suri_rng_block(&r, r.counter++, blk);
+      x[i] = ((double)blk[i % 4] + 0.5) * (1.0 / 2147483648.0) - 1.0;
+    }
   } else {
     /* 128 random signs per Philox block */
     uint32_t blk[4] = {0, 0, 0, 0};
@@ -96,9 +106,35 @@ void an_random_vector(uint64_t seed, uint64_t counter, int64_t n, int gauss, int
 
 void an_orthogonalize(int64_t n, int64_t k, const double *Q, double *v, double *work) {
   if (k <= 0) return;
+  /* Matrix-vector products, not one-column GEMMs: OpenBLAS packs the whole basis for a GEMM,
+   * which cost 4x a gemv pass here (docs/performance.md, analysis section). */
   for (int pass = 0; pass < 2; pass++) {
     /* work (k) = Q v; v -= Q^T work */
-    suri_dgemm(0, 0, k, 1, n, 1.0, Q, n, v, 1, 0.0, work, 1);
-    suri_dgemm(1, 0, n, 1, k, -1.0, Q, n, work, 1, 1.0, v, 1);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (blasint)k, (blasint)n, 1.0, Q, (blasint)n, v, 1,
+                0.0, work, 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, (blasint)k, (blasint)n, -1.0, Q, (blasint)n, work, 1,
+                1.0, v, 1);
   }
 }
+
+double an_lanczos_orth(int64_t n, int64_t j, const double *Q, double alpha, double beta_prev,
+                       double *w, double *work) {
+  /* the three-term recurrence first: what is left is orthogonal to the basis up to rounding */
+  an_axpy(n, -alpha, Q + j * n, w);
+  if (j > 0) an_axpy(n, -beta_prev, Q + (j - 1) * n, w);
+  double corr = 0, before = an_norm(n, w);
+  for (int pass = 0; pass < 2; pass++) {
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (blasint)(j + 1), (blasint)n, 1.0, Q, (blasint)n, w,
+                1, 0.0, work, 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, (blasint)(j + 1), (blasint)n, -1.0, Q, (blasint)n, work,
+                1, 1.0, w, 1);
+    corr += work[j];
+    double after = an_norm(n, w);
+    /* DGKS: a pass that kept at least 1/sqrt(2) of the norm leaves w orthogonal to working
+     * accuracy; a larger drop means cancellation, and one more pass restores it */
+    if (after >= 0.7071067811865476 * before) break;
+    before = after;
+  }
+  return corr;
+}
+

@@ -14,7 +14,10 @@
  * accumulates sum_t J_t^T s_t into the gradient block; chunks are summed in double.
  * For the empirical Fisher this is the per-sample-gradient product (1/N) sum_t g_t (g_t . v)
  * without materialising any g_t: g_t . v = r_t . (J_t v), exact for every layer kind.
- * The Hessian (central difference of full-data gradients) lives in hessian.c. */
+ * With the data in one chunk (eval mode) the forward pass is computed once and reused while the
+ * graph provably still holds it (forward_cached); the compact operator then also skips the
+ * flat copies, and for the empirical Fisher of a dense-only network it uses per-layer factors
+ * (factored.c). The Hessian (central difference of full-data gradients) lives in hessian.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +136,11 @@ static suri_status alloc_work(suri_curv *c) {
   c->wbig = suri_calloc((size_t)(5 * c->C), sizeof *c->wbig); /* per-row u, M u, work */
   int ok = c->tan && c->seed && c->lab && c->tgt && c->acc && c->vflat && c->oflat && c->state0 &&
            c->wbig;
+  if (ok && c->cache_on) {
+    c->psnap = suri_calloc(P, sizeof *c->psnap);
+    c->osnap = suri_calloc((size_t)(c->d.n * c->C), sizeof *c->osnap);
+    ok = c->psnap && c->osnap;
+  }
   if (ok && c->o.kind == SURI_CURV_HESSIAN) {
     c->theta0 = suri_calloc(P, sizeof *c->theta0);
     c->gm = suri_calloc(P, sizeof *c->gm);
@@ -169,7 +177,10 @@ suri_status suri_curv_new(suri_model *m, const suri_analysis_data *d, const suri
   c->P = suri_model_param_count(m);
   c->nstate = suri_model_state_count(m);
   c->n_ranges = an_active_ranges(m, opts.layer, c->ranges, &c->dim);
+  /* one chunk in eval mode: every application would redo the same forward pass */
+  c->cache_on = opts.kind != SURI_CURV_HESSIAN && d->n <= c->B && !opts.batch_stats;
   st = alloc_work(c);
+  if (!st) st = curv_factored_setup(c);
   if (st) {
     suri_curv_free(c);
     return st;
@@ -191,6 +202,10 @@ void suri_curv_free(suri_curv *c) {
   suri_free(c->theta0);
   suri_free(c->gm);
   suri_free(c->wbig);
+  suri_free(c->psnap);
+  suri_free(c->osnap);
+  suri_free(c->fac_mem);
+  suri_free(c->fac_u);
   free(c);
 }
 
@@ -333,10 +348,50 @@ static void apply_lambda(const suri_curv *c, int64_t t, int64_t row, const doubl
   }
 }
 
+/* r_t = d NLL / d f with the observed label of sample t (graph output row `row`). r: (C);
+ * w: (3 C) work. */
+void curv_emp_residual(const suri_curv *c, int64_t t, int64_t row, double *r, double *w) {
+  int64_t C = c->C;
+  const suri_real *f = suri_graph_value(c->g, suri_model_output(c->m)) + row * C;
+  double *p = w, *y = w + 2 * C;
+  int32_t cls = 0;
+  if (c->loss == SURI_LOSS_CE) softmax_row(C, f, p), cls = c->d.labels[t];
+  else if (c->d.targets) for (int64_t k = 0; k < C; k++) y[k] = c->d.targets[t * C + k];
+  else y[0] = c->d.labels[t] != 0;
+  nll_grad(c, f, p, cls, y, r);
+}
+
 /* ---- J^T M J products --------------------------------------------------------------------- */
-static suri_status jmj_chunk(suri_curv *c, int64_t i0, int64_t b) {
+/* 1 if the graph still holds the eval-mode forward pass of this operator's data (one chunk) at
+ * the current parameters: the cache was filled, nobody changed the batch, the input rows, the
+ * parameters or the outputs since (any other forward through the model, e.g. a prediction on
+ * other data or a Hessian's perturbed parameters, changes one of them). ~2.6 MB of compares
+ * for the 784-256-256-10 net on 512 samples, against 1.3 ms for the forward pass it saves. */
+static int forward_cached(suri_curv *c) {
+  if (!c->cache_on || !c->cache_ok || suri_graph_batch(c->g) != c->d.n) return 0;
+  size_t xn = (size_t)(c->d.n * c->IN), on = (size_t)(c->d.n * c->C);
+  return !memcmp(suri_graph_value(c->g, suri_model_input(c->m)), c->d.x, xn * sizeof *c->d.x) &&
+         !memcmp(suri_model_params(c->m), c->psnap, c->P * sizeof *c->psnap) &&
+         !memcmp(suri_graph_value(c->g, suri_model_output(c->m)), c->osnap, on * sizeof *c->osnap);
+}
+
+/* Forward pass of rows [i0, i0 + b), or nothing when the graph still holds it. */
+suri_status jmj_forward(suri_curv *c, int64_t i0, int64_t b) {
+  if (forward_cached(c)) return SURI_OK;
+  c->cache_ok = 0;
+  c->fac_ok = 0; /* the factors belong to the parameters of the previous forward (factored.c) */
   suri_status st = an_load_chunk(c->m, &c->d, i0, b, c->lab, c->tgt);
   if (!st) st = suri_graph_forward(c->g);
+  if (st || !c->cache_on) return st;
+  memcpy(c->psnap, suri_model_params(c->m), c->P * sizeof *c->psnap);
+  memcpy(c->osnap, suri_graph_value(c->g, suri_model_output(c->m)),
+         (size_t)(b * c->C) * sizeof *c->osnap);
+  c->cache_ok = 1;
+  return SURI_OK;
+}
+
+static suri_status jmj_chunk(suri_curv *c, int64_t i0, int64_t b) {
+  suri_status st = jmj_forward(c, i0, b);
   if (!st) st = suri_graph_jvp(c->g, c->tan);
   if (st) return st;
   int64_t C = c->C;
@@ -349,9 +404,7 @@ static suri_status jmj_chunk(suri_curv *c, int64_t i0, int64_t b) {
     for (int64_t k = 0; k < C; k++) c->seed[i * C + k] = (suri_real)(O[k] * inv_n);
   }
   memset(suri_model_grads(c->m), 0, c->P * sizeof(suri_real));
-  st = suri_graph_backward(c->g, suri_model_output(c->m), c->seed);
-  if (!st) curv_add_grads(c, 1.0, c->acc);
-  return st;
+  return suri_graph_backward(c->g, suri_model_output(c->m), c->seed);
 }
 
 static suri_status apply_jmj(suri_curv *c, const double *v, double *out) {
@@ -367,6 +420,7 @@ static suri_status apply_jmj(suri_curv *c, const double *v, double *out) {
   for (int64_t i0 = 0, ch = 0; i0 < c->d.n && !st; i0 += c->B, ch++) {
     curv_chunk_mode(c, ch);
     st = jmj_chunk(c, i0, c->d.n - i0 < c->B ? c->d.n - i0 : c->B);
+    if (!st) curv_add_grads(c, 1.0, c->acc);
   }
   curv_end(c);
   if (st) return st;
@@ -385,8 +439,38 @@ suri_status suri_curv_apply(suri_curv *c, const double *v, double *out) {
   return st;
 }
 
+/* The compact operator when the data fit one chunk (Fisher kinds, GGN): the tangent straight
+ * from the compact vector and the result straight from the gradient block, with none of the
+ * flat copies and the double accumulator of the chunked path (the same numbers bit for bit:
+ * that path adds the one chunk's gradients to zeros). The tangent's inactive entries are zero
+ * from creation and never written. */
+static suri_status linop_apply_onechunk(suri_curv *c, const double *v, double *out) {
+  int64_t k = 0;
+  for (int r = 0; r < c->n_ranges; r++) {
+    suri_real *t = c->tan + c->ranges[r].offset;
+    for (size_t i = 0; i < c->ranges[r].len; i++) t[i] = (suri_real)v[k + (int64_t)i];
+    k += (int64_t)c->ranges[r].len;
+  }
+  curv_begin(c);
+  curv_chunk_mode(c, 0);
+  suri_status st = jmj_chunk(c, 0, c->d.n);
+  curv_end(c);
+  if (st) return st;
+  const suri_real *gr = suri_model_grads(c->m);
+  k = 0;
+  for (int r = 0; r < c->n_ranges; r++) {
+    const suri_real *g = gr + c->ranges[r].offset;
+    for (size_t i = 0; i < c->ranges[r].len; i++) out[k + (int64_t)i] = (double)g[i];
+    k += (int64_t)c->ranges[r].len;
+  }
+  c->applications++;
+  return SURI_OK;
+}
+
 static suri_status linop_apply(const suri_linop *self, const double *v, double *out) {
   suri_curv *c = self->ctx;
+  if (c->fac_on) return curv_factored_apply(c, v, out);
+  if (c->o.kind != SURI_CURV_HESSIAN && c->d.n <= c->B) return linop_apply_onechunk(c, v, out);
   suri_curv_expand(c, v, c->vflat);
   suri_status st = suri_curv_apply(c, c->vflat, c->oflat);
   if (!st) suri_curv_compact(c, c->oflat, out);
