@@ -16,16 +16,6 @@
 
 #define CMD "train"
 
-const char *mfld_gap_name(int gap) { return gap < 0 ? "auto" : gap ? "always" : "never"; }
-
-int mfld_gap_parse(const char *s, int *gap) {
-  if (!strcmp(s, "auto")) *gap = -1;
-  else if (!strcmp(s, "never")) *gap = 0;
-  else if (!strcmp(s, "always")) *gap = 1;
-  else return -1;
-  return 0;
-}
-
 /* The first half of the help: what it does, data, network, objective, dynamics, length. */
 static void usage_mfld_net(FILE *f, const suri_mfld_config *dp) {
   const suri_mfld_config d = *dp;

@@ -4,6 +4,7 @@
 #ifndef SURI_TRAIN_MFLD_H
 #define SURI_TRAIN_MFLD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "suri/mfld.h"
@@ -33,6 +34,10 @@ int mfld_gap_parse(const char *s, int *gap); /* 0 on success */
  * and the key). Reading fills everything but quiet/json/memory/resume. */
 int mfld_config_write(const mfld_opts *o, const char *dir);
 int mfld_config_read(const char *dir, mfld_opts *o);
+/* The same from the text of a config.json (n bytes, not NUL-terminated; path only names it in
+ * messages): what mfld_config_read does once it has read the file, and what
+ * fuzz/fuzz_config_json.c calls. */
+int mfld_config_parse(const char *text, size_t n, const char *path, mfld_opts *o);
 
 /* Estimated peak bytes of the run (train_mfld_guard.c); *particles and *buffers get the parts
  * that the particles and the chunk / work buffers take. */

@@ -39,6 +39,18 @@ static const num_field nums[] = {
     {"checkpoint_every", F_I64, offsetof(mfld_opts, checkpoint_every)}};
 #undef C
 
+/* The gap setting's names (here rather than in train_mfld.c so that the config reader links on
+ * its own: fuzz/fuzz_config_json.c builds it without the rest of the command). */
+const char *mfld_gap_name(int gap) { return gap < 0 ? "auto" : gap ? "always" : "never"; }
+
+int mfld_gap_parse(const char *s, int *gap) {
+  if (!strcmp(s, "auto")) *gap = -1;
+  else if (!strcmp(s, "never")) *gap = 0;
+  else if (!strcmp(s, "always")) *gap = 1;
+  else return -1;
+  return 0;
+}
+
 static double num_get(const mfld_opts *o, const num_field *f) {
   const char *p = (const char *)o + f->off;
   switch (f->kind) {
@@ -148,15 +160,8 @@ static int read_names(const cJSON *j, const char *path, mfld_opts *o) {
   return CLI_OK;
 }
 
-int mfld_config_read(const char *dir, mfld_opts *o) {
-  char path[TRAIN_PATH_MAX + 16];
-  snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
-  void *data = NULL;
-  size_t n = 0;
-  suri_status st = suri_read_file(path, (size_t)1 << 20, &data, &n);
-  if (st) return cli_fail(st, "cannot read %s (is %s a 'suri train' output directory?)", path, dir);
-  cJSON *j = cJSON_ParseWithLength(data, n);
-  suri_free(data);
+int mfld_config_parse(const char *text, size_t n, const char *path, mfld_opts *o) {
+  cJSON *j = cJSON_ParseWithLength(text, n);
   o->c = suri_mfld_defaults();
   int rc = j && cJSON_IsObject(j) ? CLI_OK : cli_fail(SURI_OK, "%s: not a JSON object", path);
   if (!rc) rc = get_str(j, path, "data", o->data, sizeof o->data, 0);
@@ -168,6 +173,19 @@ int mfld_config_read(const char *dir, mfld_opts *o) {
   if (o->threads < 0 || o->threads > 1024 || o->checkpoint_every < 0 || o->c.epochs < 1)
     return cli_fail(SURI_OK, "%s: 'threads' must be in [0, 1024], 'checkpoint_every' >= 0 and "
                     "'epochs' >= 1", path);
-  if ((st = suri_mfld_check(&o->c))) return cli_fail(st, "%s: invalid settings", path);
+  suri_status st = suri_mfld_check(&o->c);
+  if (st) return cli_fail(st, "%s: invalid settings", path);
   return CLI_OK;
+}
+
+int mfld_config_read(const char *dir, mfld_opts *o) {
+  char path[TRAIN_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
+  void *data = NULL;
+  size_t n = 0;
+  suri_status st = suri_read_file(path, (size_t)1 << 20, &data, &n);
+  if (st) return cli_fail(st, "cannot read %s (is %s a 'suri train' output directory?)", path, dir);
+  int rc = mfld_config_parse(data, n, path, o);
+  suri_free(data);
+  return rc;
 }

@@ -1,16 +1,23 @@
 /* fuzz_safetensors.c - libFuzzer target for safetensors as suri meets it: the raw parser
  * (suri_st_parse, src/io/safetensors_read.c), model files (suri_model_load, src/nn/
- * model_file.c: metadata model_spec -> a model whose tensors must all be in the file) and
+ * model_file.c: metadata model_spec -> a model whose tensors must all be in the file),
  * training checkpoints (suri_checkpoint_read, src/train/checkpoint.c, into a fixed small model
- * with an Adam optimizer, as `suri train --resume` does). The first input byte picks which
- * (mod 3); the rest is the file. Model files name their own architecture, so a file claiming a
- * huge model must be refused before the model is allocated (-malloc_limit_mb catches it). */
+ * with an Adam optimizer, as `suri train --resume` does) and the particle files of the
+ * mean-field methods (suri_mfld_load, src/mfld/file.c: what `suri train --resume` of an
+ * mfld/pda/psdca run and `suri eval/predict/info` read). The first input byte picks which
+ * (mod 4: 0 raw, 1 model, 2 checkpoint, 3 particles; until the particle mode was added it was
+ * mod 3, and the committed corpus files whose first byte means another mode mod 4 than mod 3
+ * were rewritten to keep their mode); the rest is the file. Model and particle files name their
+ * own size, so a file claiming a huge model must be refused before the model is allocated
+ * (-malloc_limit_mb catches it). */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_common.h"
 #include "suri/io.h"
+#include "suri/mfld.h"
 #include "suri/nn.h"
 #include "suri/optim.h"
 #include "train/train_internal.h"
@@ -79,12 +86,62 @@ static void checkpoint(const uint8_t *data, size_t size) {
   (void)suri_checkpoint_read(m, o, &pos, fuzz_dir());
 }
 
+/* f(x) of a particle system on three fixed rows (0, +-1 patterns): x (3, d), out (3). */
+static void mfld_predict3(suri_mfld *m, int64_t d, suri_real *out) {
+  suri_real *x = malloc(3 * (size_t)d * sizeof *x);
+  if (!x) abort();
+  for (int64_t i = 0; i < 3 * d; i++) x[i] = (suri_real)(i < d ? 0 : ((i * 7) % 3) - 1);
+  if (suri_mfld_predict(m, 3, x, out) != SURI_OK) abort();
+  free(x);
+}
+
+/* A particle file loads or fails cleanly; a loaded system is consistent with its own
+ * configuration (M particles of p = d + bias + [learned head] finite coordinates, weights
+ * finite when present), predicts, and saved and loaded again predicts bit for bit the same. */
+static void particles(const uint8_t *data, size_t size) {
+  const char *path = fuzz_write("particles.safetensors", data, size);
+  suri_mfld *m = NULL;
+  if (suri_mfld_load(path, &m) != SURI_OK) {
+    if (m) abort();
+    return;
+  }
+  const suri_mfld_config *c = suri_mfld_get_config(m);
+  const int64_t d = suri_mfld_input_dim(m), p = suri_mfld_dim(m);
+  const int has_a = c->head == SURI_MFLD_HEAD_LEARN || c->head == SURI_MFLD_HEAD_BOUNDED;
+  if (d < 1 || c->M < 1 || p != d + c->bias + has_a || suri_mfld_check(c) != SURI_OK) abort();
+  int64_t ld = 0;
+  const suri_real *th = suri_mfld_theta(m, &ld);
+  const double *w = suri_mfld_weights(m);
+  if (ld < p) abort();
+  for (int64_t j = 0; j < c->M; j++) {
+    for (int64_t k = 0; k < p; k++)
+      if (!isfinite((double)th[j * ld + k])) abort();
+    if (w && !isfinite(w[j])) abort();
+  }
+  suri_real f1[3], f2[3];
+  mfld_predict3(m, d, f1);
+  char again[700];
+  snprintf(again, sizeof again, "%s/particles2.safetensors", fuzz_dir());
+  suri_mfld *m2 = NULL;
+  if (suri_mfld_save(m, again, 0, NULL, NULL) != SURI_OK || suri_mfld_load(again, &m2) != SURI_OK)
+    abort();
+  if (suri_mfld_input_dim(m2) != d || suri_mfld_dim(m2) != p ||
+      suri_mfld_steps(m2) != suri_mfld_steps(m) ||
+      suri_mfld_epochs_done(m2) != suri_mfld_epochs_done(m))
+    abort();
+  mfld_predict3(m2, d, f2);
+  if (memcmp(f1, f2, sizeof f1) != 0) abort();
+  suri_mfld_free(m2);
+  suri_mfld_free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
   case 0: raw(data + 1, size - 1); break;
   case 1: model_file(data + 1, size - 1); break;
-  default: checkpoint(data + 1, size - 1); break;
+  case 2: checkpoint(data + 1, size - 1); break;
+  default: particles(data + 1, size - 1); break;
   }
   return 0;
 }

@@ -4,6 +4,7 @@
  * predicts exactly as the saved one and a run continues where it stopped (same noise stream
  * positions). Layout-independent: the row stride of the in-memory matrix is not stored. */
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -194,6 +195,9 @@ static suri_status read_config(const suri_safetensors *sf, const char *path, sur
       memcpy(p, &uv, sizeof uv);
     else if (fields[i].kind == K_DBL)
       memcpy(p, &dv, sizeof dv);
+    else if (iv < INT_MIN || iv > INT_MAX) /* would wrap when cast to int */
+      st = suri_fail(SURI_ERR_FORMAT, "%s: metadata \"%s\" = %lld is out of range", path,
+                     fields[i].key, (long long)iv);
     else {
       int v = (int)iv;
       memcpy(p, &v, sizeof v);
@@ -287,6 +291,20 @@ static suri_status load_counters(suri_mfld *m, const suri_safetensors *sf, const
   return meta_num(sf, path, "pda_S", 0, &m->pda_S, NULL, NULL);
 }
 
+/* The particles "w" must be there with the stored (M, d) before anything is sized from M or d:
+ * a few bytes of metadata claiming 2^26 particles must not allocate gigabytes. The chunk
+ * buffers (chunk x M reals) remain working memory that the stored configuration asks for, like
+ * --chunk, capped by suri_mfld_new. */
+static suri_status check_w(const suri_safetensors *sf, const char *path,
+                           const suri_mfld_config *c, int64_t d) {
+  const suri_st_tensor *t = suri_st_find(sf, "w");
+  if (!t || t->rank != 2 || t->dim[0] != c->M || t->dim[1] != d)
+    return suri_fail(SURI_ERR_FORMAT,
+                     "%s: tensor \"w\" is missing or not of the stored shape (M %lld, d %lld)",
+                     path, (long long)c->M, (long long)d);
+  return SURI_OK;
+}
+
 suri_status suri_mfld_load(const char *path, suri_mfld **out) {
   if (!path || !out) return suri_fail(SURI_ERR_ARG, "mfld_load: NULL argument");
   suri_safetensors *sf = NULL;
@@ -295,7 +313,8 @@ suri_status suri_mfld_load(const char *path, suri_mfld **out) {
   suri_mfld_config c;
   int64_t d = 0;
   suri_mfld *m = NULL;
-  if (!(st = read_config(sf, path, &c, &d))) st = suri_mfld_new(&c, d, &m);
+  if (!(st = read_config(sf, path, &c, &d))) st = check_w(sf, path, &c, d);
+  if (!st) st = suri_mfld_new(&c, d, &m);
   if (!st) {
     int64_t dim[2] = {m->M, d};
     suri_real *W = suri_alloc((size_t)(m->M * d) * sizeof(suri_real));

@@ -236,9 +236,10 @@ suri_status suri_mfld_new(const suri_mfld_config *c, int64_t d, suri_mfld **out)
   size_t big;
   if (suri_mul_size(CH, M, &big) || big > ((size_t)1 << 34) / sizeof(suri_real) ||
       suri_mul_size(M, (size_t)m->ld, &big) || big > ((size_t)1 << 34) / sizeof(suri_real)) {
-    suri_free(m);
+    const long long pp = (long long)m->p;
+    suri_free(m); /* the message reads c and pp, not the freed m */
     return suri_fail(SURI_ERR_NOMEM, "mfld: M = %lld particles x (chunk %lld, p %lld) is too large",
-                     (long long)m->M, (long long)m->chunk, (long long)m->p);
+                     (long long)c->M, (long long)c->chunk, pp);
   }
   int fail = 0;
   m->theta = take(M * (size_t)m->ld, sizeof(suri_real), &fail);
@@ -273,10 +274,11 @@ suri_status suri_mfld_new(const suri_mfld_config *c, int64_t d, suri_mfld **out)
     m->gtail2 = take(M * (T ? T : 1), sizeof(double), &fail);
   }
   if (fail) {
-    suri_mfld_free(m);
+    const long long pp = (long long)m->p;
+    suri_mfld_free(m); /* the message reads c and pp, not the freed m */
     return suri_fail(SURI_ERR_NOMEM,
                      "mfld: cannot allocate the particle system (M %lld, p %lld, chunk %lld)",
-                     (long long)m->M, (long long)m->p, (long long)m->chunk);
+                     (long long)c->M, pp, (long long)c->chunk);
   }
   for (int64_t j = 0; j < m->M; j++)
     m->afix[j] = c->head == SURI_MFLD_HEAD_FIXED_PM1 ? (j % 2 ? -1 : 1) : 1;
