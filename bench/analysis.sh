@@ -16,12 +16,10 @@
 # in float64, by 60 Lanczos steps with full reorthogonalisation in torch (not timed).
 # The network: the peer initialises it (torch.manual_seed 1, W ~ N(0, 2/fan_in), b = 0) and
 # writes it as safetensors, which suri loads, so both sides analyse identical parameters.
-# The Hessian workload uses act=tanh: suri's Hessian-vector products are central differences
-# of gradients, which on a ReLU network pick up the kinks that double backward ignores (the two
-# are different operators there, docs/analysis.md section 2.3); with tanh they agree. suri's
-# float build runs with --hess-eps 1e-4 (5e-6 off on this network; its default 3e-4 is 4.6e-5
-# off, too close to the 1e-4 target once the solver's own error is added); a double build
-# reaches it with its default.
+# The Hessian workload uses act=tanh, kept from the rounds when suri's Hessian-vector products
+# were central differences of gradients (which on a ReLU network cross kinks that double
+# backward ignores); suri now makes exact forward-over-reverse products, the same operator as
+# double backward for either activation (docs/analysis.md section 2.3).
 #
 # Fairness (as bench/compare.sh, both sides alike): OPENBLAS_NUM_THREADS=N, OMP_NUM_THREADS=N,
 # --threads N / torch.set_num_threads(N), OMP_WAIT_POLICY=PASSIVE for N > 1, OPENBLAS_CORETYPE
@@ -125,7 +123,7 @@ run_one() {
     local sargs=(--model "$model" --samples "$samples" --threads "$n")
     case $w in
       G|E) sargs=("$kind" "${sargs[@]}" --tol 3e-3) ;;
-      H) sargs=(hessian "${sargs[@]}" --tol 3e-3 --hess-eps 1e-4) ;;
+      H) sargs=(hessian "${sargs[@]}" --tol 3e-3) ;;
       K) sargs=(ntk "${sargs[@]}" --ntk-mode sum) ;;
       F) sargs=(ntk "${sargs[@]}" --ntk-mode full --memory 2G) ;;
     esac

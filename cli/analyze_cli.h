@@ -29,6 +29,7 @@ typedef struct analyze_opts {
   int power;                /* --solver power */
   suri_eig_which which;
   double tol, hess_eps, sigma;
+  suri_hess_method hess_method; /* --hess-method (default SURI_HESS_AUTO) */
   int trace, density, per_layer, theory, quiet, batch_stats;
   int64_t trace_probes, density_probes, density_steps, grid;
   an_ntk_mode ntk_mode;

@@ -199,6 +199,7 @@ static int run_op(analyze_ctx *a, suri_curv_kind kind, int layer, int want_trace
   co.kind = kind;
   co.layer = layer;
   co.hess_eps = o->hess_eps;
+  co.hess_method = o->hess_method;
   co.seed = o->probe_seed;
   co.batch_stats = o->batch_stats;
   suri_analysis_data d = suri_analysis_data_of(a->d);
@@ -213,10 +214,14 @@ static int run_op(analyze_ctx *a, suri_curv_kind kind, int layer, int want_trace
     snprintf(p.prefix, sizeof p.prefix, "%s: ", suri_model_layer(a->m, layer)->name);
   r->dim = A.n;
   cJSON_AddNumberToObject(j, "dim", (double)A.n);
+  if (print && kind == SURI_CURV_HESSIAN)
+    printf("Hessian-vector products: %s\n", !strcmp(suri_curv_hess_method(c), "exact")
+           ? "exact (forward-over-reverse)" : "central differences of gradients");
   int rc = top_k(a, &W, &p, j, print, indent, r);
   if (!rc && want_trace) rc = trace(a, &W, &p, j, print, indent, r);
   if (!rc && o->density) rc = density(a, &W, &p, j, print, indent);
   if (!rc && kind == SURI_CURV_HESSIAN) an_json_num(j, "hess_eps_used", suri_curv_last_eps(c));
+  if (kind == SURI_CURV_HESSIAN) cJSON_AddStringToObject(j, "hess_method", suri_curv_hess_method(c));
   an_progress_clear(&p);
   suri_curv_free(c);
   return rc;

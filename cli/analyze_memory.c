@@ -8,7 +8,8 @@
  * one after another, so the global operator is the peak), B = --batch, n = --samples:
  *   model:   parameters, gradients, graph buffers for batch B, the loaded data, code and BLAS
  *            buffers: suri_train_memory_estimate with plain SGD (no optimizer state), without
- *            its checkpoint copy, which analysis never makes;
+ *            its checkpoint copy, which analysis never makes; hessian adds the graph buffers
+ *            once more (exact products keep a gradient tangent per node);
  *   operator: the curvature operator's work vectors (src/analysis/curvature.c: tangent,
  *            accumulator, in and out copies, Hessian snapshot and gradient), bounded by 8 P
  *            doubles, plus per-row seeds and targets 4 B C doubles;
@@ -68,7 +69,9 @@ int analyze_check_memory(const analyze_ctx *a, const suri_model_spec *spec, int6
   suri_train_memory tm;
   suri_status st = suri_train_memory_estimate(spec, &c, a->d, NULL, &tm);
   if (st) return cli_fail(st, "cannot estimate the memory of the analysis");
-  double op, model = tm.total - tm.io;
+  /* Exact Hessian products add a gradient tangent per graph node: at most the graph's
+   * buffers again (they hold value, tangent and gradient). */
+  double op, model = tm.total - tm.io + (o->kind == AN_HESSIAN ? tm.graph : 0);
   double solver = cli_curv_bytes(spec, B, solver_vectors(o, param_count(spec)), &op);
   double total = model + op + solver;
   double limit = o->memory_given ? (double)o->memory : suri_memory_available();

@@ -36,7 +36,7 @@ void usage_analyze(FILE *f) {
     "  fisher    true Fisher information (the model's predictive distribution)\n"
     "  efisher   empirical Fisher (observed labels)\n"
     "  gn        Gauss-Newton of the model's mean loss\n"
-    "  hessian   Hessian of the mean loss (central differences of gradients)\n"
+    "  hessian   Hessian of the mean loss (exact products; with batch/layer norm: differences)\n"
     "  ntk       empirical neural tangent kernel Gram matrix\n"
     "  lr        lambda_max of the Gauss-Newton and the critical learning rate 2/lambda_max\n"
     "            of gradient descent, next to the mean-field theory's prediction\n\n"
@@ -58,7 +58,11 @@ void usage_analyze(FILE *f) {
     "  --max-iter N         Lanczos steps / power iterations per pair, 0 = the solver's\n"
     "                       default (lanczos min(P, max(2K + 40, 80)), power 1000) (default 0)\n"
     "  --probe-seed N       start and probe vectors                       (default 0)\n"
-    "  --hess-eps X         hessian: relative step, 0 = 1e-5 (f64) / 3e-4 (f32) (default 0)\n",
+    "  --hess-method M      hessian: auto (exact products unless the model has batch or\n"
+    "                       layer norm, then central differences) | exact | diff\n"
+    "                                                                  (default auto)\n"
+    "  --hess-eps X         hessian, differences: relative step, 0 = 1e-5 (f64) / 3e-4\n"
+    "                       (f32)                                         (default 0)\n",
     DEF_DATA, DEF_SAMPLES, DEF_BATCH, DEF_TOL);
   fprintf(f,
     "trace and density (fisher, efisher, gn, hessian):\n"
@@ -95,7 +99,7 @@ void usage_analyze(FILE *f) {
 }
 
 enum { O_MODEL = 256, O_SEED, O_DATA, O_SAMPLES, O_BATCH, O_TOP, O_SOLVER, O_WHICH, O_TOL,
-       O_MAXIT, O_PSEED, O_HEPS, O_TRACE, O_TPROBES, O_DENSITY, O_DPROBES, O_DSTEPS, O_GRID,
+       O_MAXIT, O_PSEED, O_HEPS, O_HMETHOD, O_TRACE, O_TPROBES, O_DENSITY, O_DPROBES, O_DSTEPS, O_GRID,
        O_SIGMA, O_PERLAYER, O_THEORY, O_NTKMODE, O_MEMORY, O_GRAMOUT, O_OUT, O_THREADS,
        O_QUIET, O_BSTATS, O_COUNT };
 
@@ -106,6 +110,7 @@ static const struct option longs[] = {
     {"solver", required_argument, 0, O_SOLVER},    {"which", required_argument, 0, O_WHICH},
     {"tol", required_argument, 0, O_TOL},          {"max-iter", required_argument, 0, O_MAXIT},
     {"probe-seed", required_argument, 0, O_PSEED}, {"hess-eps", required_argument, 0, O_HEPS},
+    {"hess-method", required_argument, 0, O_HMETHOD},
     {"trace", no_argument, 0, O_TRACE},            {"trace-probes", required_argument, 0, O_TPROBES},
     {"density", no_argument, 0, O_DENSITY},        {"density-probes", required_argument, 0, O_DPROBES},
     {"density-steps", required_argument, 0, O_DSTEPS}, {"grid", required_argument, 0, O_GRID},
@@ -157,6 +162,9 @@ static int parse_memory(const char *v, analyze_opts *o) {
   return CLI_OK;
 }
 
+/* --hess-method names, in suri_hess_method order. */
+static const char *const hess_methods[] = {"auto", "exact", "diff"};
+
 /* Applies one option. */
 static int apply(int c, const char *v, analyze_opts *o) {
   static const char *const solvers[] = {"lanczos", "power"};
@@ -177,6 +185,10 @@ static int apply(int c, const char *v, analyze_opts *o) {
   case O_MAXIT: return cli_parse_i64(A, "--max-iter", v, 0, 1000000, &o->max_iter);
   case O_PSEED: return cli_parse_u64(A, "--probe-seed", v, SEED_MAX, &o->probe_seed);
   case O_HEPS: return cli_parse_f64(A, "--hess-eps", v, 0, 0, 0.1, &o->hess_eps);
+  case O_HMETHOD:
+    rc = parse_choice("--hess-method", v, hess_methods, 3, &k);
+    o->hess_method = (suri_hess_method)k;
+    return rc;
   case O_TRACE: o->trace = 1; return CLI_OK;
   case O_TPROBES: return cli_parse_i64(A, "--trace-probes", v, 2, 1000000, &o->trace_probes);
   case O_DENSITY: o->density = 1; return CLI_OK;
@@ -221,6 +233,7 @@ static int misplaced(const analyze_opts *o, const int *given) {
     for (const int *f = not_lr; *f; f++)
       if (given[*f]) return *f;
   if (given[O_HEPS] && o->kind != AN_HESSIAN) return O_HEPS;
+  if (given[O_HMETHOD] && o->kind != AN_HESSIAN) return O_HMETHOD;
   if (given[O_THEORY] && o->kind != AN_FISHER) return O_THEORY;
   return 0;
 }
@@ -366,7 +379,10 @@ static void json_settings(analyze_ctx *a) {
   cJSON_AddBoolToObject(s, "per_layer", o->per_layer);
   cJSON_AddBoolToObject(s, "theory", o->theory);
   cJSON_AddBoolToObject(s, "batch_stats", o->batch_stats);
-  if (o->kind == AN_HESSIAN) cJSON_AddNumberToObject(s, "hess_eps", o->hess_eps);
+  if (o->kind == AN_HESSIAN) {
+    cJSON_AddNumberToObject(s, "hess_eps", o->hess_eps);
+    cJSON_AddStringToObject(s, "hess_method", hess_methods[o->hess_method]);
+  }
   if (o->kind == AN_NTK) {
     static const char *const modes[] = {"trace", "full", "diag", "sum"};
     cJSON_AddStringToObject(s, "ntk_mode", modes[o->ntk_mode]);

@@ -32,13 +32,15 @@
  * - Side effects: the curvature operators and the empirical NTK run the model's graph: they
  *   overwrite its node buffers and its gradient block (suri_model_grads), and leave the graph
  *   in training mode (the default mode, as suri_model_predict does). Parameters and state are
- *   left bit-for-bit as they were (the Hessian perturbs and restores them).
+ *   left bit-for-bit as they were (the central-difference Hessian perturbs and restores
+ *   them; exact Hessian products do not touch them).
  * - Speed paths (docs/analysis.md section 2): with the data in one chunk (n <= the model's max
- *   batch) and eval mode, the Fisher kinds and the GGN run the forward pass once and reuse the
- *   graph's values while the batch, input rows, parameters and outputs are unchanged (checked
- *   at every application, so running the model in between is safe); the compact operator of
- *   the empirical Fisher of a dense-only network uses per-layer factors when they fit the
- *   operator's memory bound of 8 P doubles (the same operator to rounding).
+ *   batch) and eval mode, the Fisher kinds, the GGN and the exact Hessian run the forward pass
+ *   once and reuse the graph's values while the batch, input rows, parameters and outputs are
+ *   unchanged (checked at every application, so running the model in between is safe; the
+ *   exact Hessian also reuses the node gradients while no other graph pass ran); the compact
+ *   operator of the empirical Fisher of a dense-only network uses per-layer factors when they
+ *   fit the operator's memory bound of 8 P doubles (the same operator to rounding).
  * - Nothing here prints or exits; failures return a status with suri_last_error() set.
  */
 #ifndef SURI_ANALYSIS_H
@@ -191,7 +193,7 @@ typedef enum suri_curv_kind {
   SURI_CURV_FISHER_MC,   /* Monte-Carlo Fisher: labels drawn from the model, k per input */
   SURI_CURV_FISHER_EMP,  /* empirical Fisher: (1/N) sum_t g_t g_t^T, observed labels */
   SURI_CURV_GGN,         /* Gauss-Newton J^T H_loss J of the model's mean loss */
-  SURI_CURV_HESSIAN,     /* Hessian of the model's mean loss (central difference of gradients) */
+  SURI_CURV_HESSIAN,     /* Hessian of the model's mean loss (exact products; see hess_method) */
   SURI_CURV_COUNT
 } suri_curv_kind;
 /* "fisher", "mc_fisher", "emp_fisher", "ggn", "hessian". */
@@ -209,6 +211,13 @@ suri_status suri_curv_kind_parse(const char *text, suri_curv_kind *out);
  *   GGN and Hessian are those of the model's own mean loss L = (1/N) sum_t loss_t:
  *     ce, logistic: GGN = true Fisher exactly; mse (mean over N*C elements of (f-y)^2):
  *     GGN = (2/C) * true Fisher. */
+/* Hessian-vector products: AUTO (default) = EXACT when every op of the model has a
+ * second-order rule (dense, activations, dropout, losses, ...; not batch_norm/layer_norm),
+ * else DIFF; EXACT = forward-over-reverse (Pearlmutter 1994), suri_curv_new fails with
+ * SURI_ERR_UNSUPPORTED when an op lacks the rule; DIFF = central difference of full-data
+ * gradients with step hess_eps (docs/analysis.md section 2.3). */
+typedef enum suri_hess_method { SURI_HESS_AUTO, SURI_HESS_EXACT, SURI_HESS_DIFF } suri_hess_method;
+
 typedef struct suri_curv_opts {
   suri_curv_kind kind;   /* default SURI_CURV_FISHER */
   int layer;             /* -1 (default): all parameters; i >= 0: only the W and b of layer
@@ -216,8 +225,10 @@ typedef struct suri_curv_opts {
   int mc_samples;        /* labels per input for SURI_CURV_FISHER_MC (default 1) */
   uint64_t seed;         /* MC labels: stream (seed, SURI_RNG_MC_LABELS), drawn by sample index,
                             so every application uses the same labels */
-  double hess_eps;       /* Hessian step: eps = hess_eps * ||theta_active|| / ||v|| (0 = default
-                            1e-5 in double builds, 3e-4 in float builds; see docs) */
+  double hess_eps;       /* Hessian step of the central difference: eps = hess_eps *
+                            ||theta_active|| / ||v|| (0 = default 1e-5 in double builds, 3e-4 in
+                            float builds; see docs); unused by exact products */
+  suri_hess_method hess_method; /* how Hessian-vector products are made (default AUTO) */
   int batch_stats;       /* 0 (default): eval mode; 1: training-mode batch norm per chunk */
 } suri_curv_opts;
 suri_curv_opts suri_curv_defaults(void);
@@ -240,7 +251,9 @@ typedef struct suri_curv suri_curv;
 /* Creates the operator of model m over data d (both borrowed: they must outlive it and the
  * parameters must not change while it is used). Checks the data against the model (input width,
  * labels in range, targets present when needed) and allocates all work memory here; applying
- * allocates nothing. */
+ * allocates nothing. An exact Hessian also prepares the model's graph for Hessian-vector
+ * products (suri_graph_hvp_prepare: one gradient-tangent buffer per node with a gradient,
+ * owned by the graph and kept until the model is freed). */
 suri_status suri_curv_new(suri_model *m, const suri_analysis_data *d, const suri_curv_opts *o,
                           suri_curv **out);
 void suri_curv_free(suri_curv *c);
@@ -257,8 +270,11 @@ suri_linop suri_curv_linop(suri_curv *c);
 void suri_curv_compact(const suri_curv *c, const double *flat, double *compact);
 void suri_curv_expand(const suri_curv *c, const double *compact, double *flat);
 int64_t suri_curv_applications(const suri_curv *c);
-/* The Hessian's actual step for the last application (0 for other kinds). */
+/* The Hessian's actual step for the last application (0 for other kinds and exact products). */
 double suri_curv_last_eps(const suri_curv *c);
+/* Which method makes this operator's Hessian-vector products: "exact" or "central_difference";
+ * "" for the other kinds. */
+const char *suri_curv_hess_method(const suri_curv *c);
 
 /* ==== empirical neural tangent kernel ======================================================= */
 typedef enum suri_ntk_mode {

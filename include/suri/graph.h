@@ -200,6 +200,30 @@ suri_status suri_graph_backward(suri_graph *g, suri_node from, const suri_real *
 suri_status suri_graph_jvp(suri_graph *g, const suri_real *param_tangent);
 /* Tangent of a batched real input for the next jvp (NULL = zero). Borrowed, not copied. */
 void suri_graph_set_input_tangent(suri_graph *g, suri_node input, const suri_real *tangent);
+/* Forward and backward passes run so far (callers that reuse node values compare it). */
+uint64_t suri_graph_pass_count(const suri_graph *g);
+
+/* ---- exact Hessian-vector products (Pearlmutter 1994; src/graph/hvp.c) -------------------- */
+/* 1 if every op that the scalar node `loss` depends on through the parameters has a second-
+ * order (backward-tangent) rule; otherwise 0 and *missing (if not NULL) names the first op
+ * without one (batch_norm, layer_norm). */
+int suri_graph_hvp_supported(const suri_graph *g, suri_node loss, const char **missing);
+/* Allocates the gradient-tangent buffers (one per op node with a gradient, the size of its
+ * gradient buffer) that suri_graph_hvp needs; graphs used only for training never pay for
+ * them. Idempotent. SURI_ERR_UNSUPPORTED naming the op when the loss depends on an op without
+ * a rule; SURI_ERR_ARG when `loss` is not a scalar depending on the parameters. */
+suri_status suri_graph_hvp_prepare(suri_graph *g, suri_node loss);
+/* hv (param_count, overwritten; padding 0) = H v, the exact Hessian of the scalar node `loss`
+ * with respect to the parameters times the flat parameter direction v (NULL = zero), by a jvp
+ * pass along v, a backward pass from `loss` (seed 1) and the reverse sweep of gradient
+ * tangents. Input tangents set by suri_graph_set_input_tangent join the direction (set them to
+ * NULL for the parameter Hessian). Requires suri_graph_hvp_prepare and a forward pass on the
+ * current batch. The backward pass is skipped when the last pass was already a seed-ones
+ * backward from `loss` (repeated products at one point); otherwise it adds (or writes, see
+ * suri_graph_set_grad_overwrite) the loss gradient to the bound grads block like
+ * suri_graph_backward. Node tangents and gradients are overwritten. For ReLU-type activations
+ * the result is the almost-everywhere Hessian (f'' = 0), as autograd's double backward. */
+suri_status suri_graph_hvp(suri_graph *g, suri_node loss, const suri_real *v, suri_real *hv);
 
 #ifdef __cplusplus
 }

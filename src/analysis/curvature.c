@@ -17,7 +17,8 @@
  * With the data in one chunk (eval mode) the forward pass is computed once and reused while the
  * graph provably still holds it (forward_cached); the compact operator then also skips the
  * flat copies, and for the empirical Fisher of a dense-only network it uses per-layer factors
- * (factored.c). The Hessian (central difference of full-data gradients) lives in hessian.c. */
+ * (factored.c). The Hessian (exact forward-over-reverse products, or a central difference of
+ * full-data gradients) lives in hessian.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,8 @@ static suri_status check_opts(const suri_model *m, const suri_curv_opts *o) {
     return suri_fail(SURI_ERR_ARG, "analysis: invalid operator kind %d", (int)o->kind);
   if (o->kind == SURI_CURV_FISHER_MC && o->mc_samples < 1)
     return suri_fail(SURI_ERR_ARG, "analysis: mc_samples must be >= 1 (got %d)", o->mc_samples);
+  if (o->hess_method < SURI_HESS_AUTO || o->hess_method > SURI_HESS_DIFF)
+    return suri_fail(SURI_ERR_ARG, "analysis: invalid hess_method %d", (int)o->hess_method);
   if (!(o->hess_eps >= 0) || !isfinite(o->hess_eps))
     return suri_fail(SURI_ERR_ARG, "analysis: hess_eps must be >= 0 (got %g)", o->hess_eps);
   if (o->layer < -1 || o->layer >= suri_model_layer_count(m))
@@ -141,7 +144,10 @@ static suri_status alloc_work(suri_curv *c) {
     c->osnap = suri_calloc((size_t)(c->d.n * c->C), sizeof *c->osnap);
     ok = c->psnap && c->osnap;
   }
-  if (ok && c->o.kind == SURI_CURV_HESSIAN) {
+  if (ok && c->o.kind == SURI_CURV_HESSIAN && c->hess_exact) {
+    c->hvr = suri_calloc(P, sizeof *c->hvr);
+    ok = c->hvr != NULL;
+  } else if (ok && c->o.kind == SURI_CURV_HESSIAN) {
     c->theta0 = suri_calloc(P, sizeof *c->theta0);
     c->gm = suri_calloc(P, sizeof *c->gm);
     ok = c->theta0 && c->gm;
@@ -149,6 +155,20 @@ static suri_status alloc_work(suri_curv *c) {
   if (!ok)
     return suri_fail(SURI_ERR_NOMEM, "analysis: cannot allocate work memory for %zu parameters",
                      c->P);
+  return SURI_OK;
+}
+
+/* Exact Hessian products where every op of the loss has a second-order rule (AUTO), or as
+ * asked; EXACT on a graph with an op lacking the rule is an error rather than a silent switch. */
+static suri_status hess_method_of(suri_curv *c) {
+  if (c->o.kind != SURI_CURV_HESSIAN || c->o.hess_method == SURI_HESS_DIFF) return SURI_OK;
+  const char *missing = NULL;
+  int ok = suri_graph_hvp_supported(c->g, suri_model_loss(c->m), &missing);
+  if (!ok && c->o.hess_method == SURI_HESS_EXACT)
+    return suri_fail(SURI_ERR_UNSUPPORTED, "analysis: exact Hessian-vector products need a "
+                     "second-order rule for every op, and '%s' has none (use the central "
+                     "difference)", missing ? missing : "?");
+  c->hess_exact = ok;
   return SURI_OK;
 }
 
@@ -177,9 +197,13 @@ suri_status suri_curv_new(suri_model *m, const suri_analysis_data *d, const suri
   c->P = suri_model_param_count(m);
   c->nstate = suri_model_state_count(m);
   c->n_ranges = an_active_ranges(m, opts.layer, c->ranges, &c->dim);
-  /* one chunk in eval mode: every application would redo the same forward pass */
-  c->cache_on = opts.kind != SURI_CURV_HESSIAN && d->n <= c->B && !opts.batch_stats;
-  st = alloc_work(c);
+  st = hess_method_of(c);
+  /* one chunk in eval mode: every application would redo the same forward pass (not for the
+   * difference Hessian, which runs at perturbed parameters) */
+  c->cache_on = (opts.kind != SURI_CURV_HESSIAN || c->hess_exact) && d->n <= c->B &&
+                !opts.batch_stats;
+  if (!st) st = alloc_work(c);
+  if (!st && c->hess_exact) st = suri_graph_hvp_prepare(c->g, suri_model_loss(m));
   if (!st) st = curv_factored_setup(c);
   if (st) {
     suri_curv_free(c);
@@ -201,6 +225,7 @@ void suri_curv_free(suri_curv *c) {
   suri_free(c->state0);
   suri_free(c->theta0);
   suri_free(c->gm);
+  suri_free(c->hvr);
   suri_free(c->wbig);
   suri_free(c->psnap);
   suri_free(c->osnap);
@@ -212,6 +237,10 @@ void suri_curv_free(suri_curv *c) {
 int64_t suri_curv_dim(const suri_curv *c) { return c->dim; }
 int64_t suri_curv_applications(const suri_curv *c) { return c->applications; }
 double suri_curv_last_eps(const suri_curv *c) { return c->last_eps; }
+const char *suri_curv_hess_method(const suri_curv *c) {
+  if (!c || c->o.kind != SURI_CURV_HESSIAN) return "";
+  return c->hess_exact ? "exact" : "central_difference";
+}
 
 void suri_curv_compact(const suri_curv *c, const double *flat, double *compact) {
   int64_t k = 0;

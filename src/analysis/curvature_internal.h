@@ -25,6 +25,9 @@ struct suri_curv {
   suri_real *state0;    /* (nstate) saved running statistics */
   suri_real *theta0;    /* (P) saved parameters (Hessian) */
   double *gm;           /* (P) gradient at theta - eps v (Hessian) */
+  int hess_exact;       /* Hessian products by forward-over-reverse (hessian.c), else difference */
+  suri_real *hvr;       /* (P) one chunk's exact Hessian-vector product */
+  uint64_t hpass;       /* graph pass count after this operator's last exact product */
   double *wbig;         /* (5 C) per-row work */
   /* Forward-pass cache (Fisher kinds and GGN, data in one chunk, eval mode): the graph's node
    * values of the last forward are reused while they provably belong to this operator's data

@@ -1,7 +1,18 @@
 /* hessian.c - Hessian-vector products of the model's mean loss over a data set,
- *   L(theta) = (1/N) sum_t loss_t(theta),
- * by a central difference of full-data gradients (fisher_statistics.md section 7; Pearlmutter
- * 1994 gives the exact R-operator, which this engine does not have for every op):
+ *   L(theta) = (1/N) sum_t loss_t(theta).
+ *
+ * Exact (the default wherever every op has a second-order rule): per chunk of b rows, the
+ * graph's forward-over-reverse product (Pearlmutter 1994, src/graph/hvp.c) of the chunk's mean
+ * loss, H_chunk v, summed in double with weight b/N. No step, no truncation: on ReLU networks
+ * this is the almost-everywhere Hessian of autograd's double backward. With the data in one
+ * chunk (eval mode) the forward pass and the node gradients are computed once and reused while
+ * the graph provably still holds them: the forward cache of curvature.c (inputs, parameters and
+ * outputs unchanged) and no graph pass since this operator's last product (suri_graph_pass_count;
+ * another operator's pass, e.g. one that loaded other labels, runs a forward first). Each
+ * further product then costs one jvp and the tangent sweep.
+ *
+ * Central difference (hess_method = SURI_HESS_DIFF, and graphs with an op lacking the rule:
+ * batch_norm, layer_norm), fisher_statistics.md section 7:
  *
  *   H v ~ (g(theta + eps v) - g(theta - eps v)) / (2 eps),   eps = c ||theta_A|| / ||v||,
  *
@@ -61,7 +72,54 @@ static void set_shifted(suri_curv *c, double s, const double *v) {
     }
 }
 
+/* out (flat, active entries) = exact H v over all chunks. */
+static suri_status apply_exact(suri_curv *c, const double *v, double *out) {
+  memset(c->tan, 0, c->P * sizeof *c->tan);
+  for (int r = 0; r < c->n_ranges; r++)
+    for (size_t i = 0; i < c->ranges[r].len; i++) {
+      size_t o = c->ranges[r].offset + i;
+      c->tan[o] = (suri_real)v[o];
+    }
+  memset(c->acc, 0, c->P * sizeof *c->acc);
+  suri_status st = SURI_OK;
+  curv_begin(c);
+  for (int64_t i0 = 0, ch = 0; i0 < c->d.n && !st; i0 += c->B, ch++) {
+    int64_t b = c->d.n - i0 < c->B ? c->d.n - i0 : c->B;
+    curv_chunk_mode(c, ch);
+    if (suri_graph_pass_count(c->g) != c->hpass) c->cache_ok = 0; /* someone else ran a pass */
+    st = jmj_forward(c, i0, b);
+    memset(suri_model_grads(c->m), 0, c->P * sizeof(suri_real)); /* hvp may add the gradient */
+    if (!st) st = suri_graph_hvp(c->g, suri_model_loss(c->m), c->tan, c->hvr);
+    if (st) break;
+    c->hpass = suri_graph_pass_count(c->g);
+    double w = (double)b / (double)c->d.n;
+    for (int r = 0; r < c->n_ranges; r++)
+      for (size_t i = 0; i < c->ranges[r].len; i++) {
+        size_t o = c->ranges[r].offset + i;
+        c->acc[o] += w * (double)c->hvr[o];
+      }
+  }
+  curv_end(c);
+  if (st) return st;
+  memset(out, 0, c->P * sizeof *out);
+  for (int r = 0; r < c->n_ranges; r++)
+    memcpy(out + c->ranges[r].offset, c->acc + c->ranges[r].offset,
+           c->ranges[r].len * sizeof *out);
+  return SURI_OK;
+}
+
 suri_status curv_apply_hessian(suri_curv *c, const double *v, double *out) {
+  c->last_eps = 0;
+  if (c->hess_exact) {
+    double nv = 0;
+    for (int r = 0; r < c->n_ranges; r++)
+      nv += an_dot((int64_t)c->ranges[r].len, v + c->ranges[r].offset, v + c->ranges[r].offset);
+    if (!isfinite(nv)) {
+      memset(out, 0, c->P * sizeof *out);
+      return suri_fail(SURI_ERR_NUMERIC, "hessian: the vector has NaN/Inf entries");
+    }
+    return apply_exact(c, v, out);
+  }
   suri_real *p = suri_model_params(c->m);
   double nv = 0, nt = 0;
   for (int r = 0; r < c->n_ranges; r++)

@@ -45,6 +45,7 @@ suri_graph *suri_graph_new(void) {
   }
   g->training = 1;
   g->fusion = 1;
+  g->last_bwd = -1;
   g->rng = suri_rng_make(0, SURI_RNG_DROPOUT);
   return g;
 }
@@ -52,6 +53,7 @@ suri_graph *suri_graph_new(void) {
 void suri_graph_free(suri_graph *g) {
   if (!g) return;
   suri_free(g->block);
+  suri_free(g->gtan_block);
   free(g->nodes);
   free(g);
 }

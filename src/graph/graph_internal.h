@@ -21,6 +21,8 @@ typedef struct graph_node {
   suri_real *grad;   /* op/wanted input: own buffer; param: view into grads */
   suri_real *tan;    /* op: own tangent buffer */
   const suri_real *tan_view; /* current tangent (NULL = zero) */
+  suri_real *gtan;   /* op needing a gradient: tangent of grad (hvp.c; only after
+                        suri_graph_hvp_prepare, else NULL) */
   void *scratch;
   size_t scratch_bytes;
   int touched;       /* backward: gradient received something (its first writer overwrote) */
@@ -50,6 +52,9 @@ struct suri_graph {
   size_t bytes;
   int grad_overwrite; /* backward overwrites parameter gradients instead of adding */
   int fusion;         /* dense + activation fusion enabled (default 1) */
+  uint64_t passes;    /* forward and backward passes run (suri_graph_pass_count) */
+  int32_t last_bwd;   /* node the last pass was a seed-ones backward from; -1 otherwise */
+  void *gtan_block;   /* gradient tangents (hvp.c), allocated by suri_graph_hvp_prepare */
 };
 
 /* Live shape of node i for the current batch. */

@@ -54,6 +54,7 @@ void suri_graph_prepare_ctx(suri_graph *g) {
 void suri_graph_bind_params(suri_graph *g, suri_real *params, suri_real *grads) {
   g->params = params;
   g->grads = grads;
+  g->last_bwd = -1;
   for (int32_t i = 0; i < g->n; i++) {
     graph_node *nd = &g->nodes[i];
     if (nd->type != NODE_PARAM) continue;
@@ -77,6 +78,7 @@ suri_status suri_graph_set_batch(suri_graph *g, int64_t b) {
                      (long long)b, (long long)g->max_batch);
   if (b == g->batch) return SURI_OK;
   g->batch = b;
+  g->last_bwd = -1;
   for (int32_t i = 0; i < g->n; i++) {
     graph_node *nd = &g->nodes[i];
     if (nd->live.batched) nd->live.dim[0] = b;
@@ -95,6 +97,7 @@ void suri_graph_set_grad_overwrite(suri_graph *g, int overwrite) {
   g->grad_overwrite = overwrite != 0;
 }
 void suri_graph_set_fusion(suri_graph *g, int on) { g->fusion = on != 0; }
+uint64_t suri_graph_pass_count(const suri_graph *g) { return g->passes; }
 
 static graph_node *node_at(suri_graph *g, suri_node n) {
   return (n.id >= 0 && n.id < g->n) ? &g->nodes[n.id] : NULL;
@@ -159,6 +162,8 @@ suri_status suri_graph_forward(suri_graph *g) {
     }
   }
   if (g->training) g->rng_calls++;
+  g->passes++;
+  g->last_bwd = -1;
   return SURI_OK;
 }
 
@@ -233,6 +238,8 @@ suri_status suri_graph_backward(suri_graph *g, suri_node from, const suri_real *
     if (nd->bias_done) nd->ctx.in_grad[2] = NULL;
     def->backward(&nd->ctx);
   }
+  g->passes++;
+  g->last_bwd = seed ? -1 : from.id;
   /* Gradients nothing wrote in this pass read as zero, as documented. */
   for (int32_t i = 0; i < g->n; i++) {
     graph_node *nd = &g->nodes[i];

@@ -16,7 +16,13 @@
  *   erf         erf x                              f' = 2/sqrt(pi) e^(-x^2)
  *   softplus    log(1 + e^x) = max(x, 0) + log1p(e^-|x|)  (no overflow for large |x|,
  *               no cancellation near 0);            f' = sigmoid(x)
- *   identity    x                                  f' = 1 */
+ *   identity    x                                  f' = 1
+ * Backward tangent (exact Hessian-vector products, Pearlmutter 1994): with g = dy, its tangent
+ * gt and the input tangent tx, d(dx) += f'(x) gt + f''(x) g tx, where f'' is
+ *   relu, leaky_relu, identity: 0 (almost everywhere; the kink has measure zero, and this is
+ *   the Hessian that autograd's double backward gives);  tanh: -2 y (1 - y^2);
+ *   sigmoid: y (1 - y)(1 - 2 y);  gelu: phi(x)(2 - x^2);  erf: -2 x f'(x);
+ *   softplus: s (1 - s), s = sigmoid(x). */
 #include <math.h>
 
 #include "op.h"
@@ -69,11 +75,19 @@ static inline suri_real relu_d(suri_real x, suri_real y, suri_real a) {
   (void)y, (void)a;
   return x > 0 ? 1 : 0;
 }
+static inline suri_real relu_d2(suri_real x, suri_real y, suri_real a) {
+  (void)x, (void)y, (void)a;
+  return 0;
+}
 
 static inline suri_real leaky_relu_f(suri_real x, suri_real a) { return R_SEL(x > 0, x, a * x); }
 static inline suri_real leaky_relu_d(suri_real x, suri_real y, suri_real a) {
   (void)y;
   return x > 0 ? 1 : a;
+}
+static inline suri_real leaky_relu_d2(suri_real x, suri_real y, suri_real a) {
+  (void)x, (void)y, (void)a;
+  return 0;
 }
 
 static inline suri_real tanh_f(suri_real x, suri_real a) {
@@ -84,6 +98,10 @@ static inline suri_real tanh_d(suri_real x, suri_real y, suri_real a) {
   (void)x, (void)a;
   return 1 - y * y;
 }
+static inline suri_real tanh_d2(suri_real x, suri_real y, suri_real a) {
+  (void)x, (void)a;
+  return -2 * y * (1 - y * y);
+}
 
 static inline suri_real sigmoid_f(suri_real x, suri_real a) {
   (void)a;
@@ -92,6 +110,10 @@ static inline suri_real sigmoid_f(suri_real x, suri_real a) {
 static inline suri_real sigmoid_d(suri_real x, suri_real y, suri_real a) {
   (void)x, (void)a;
   return y * (1 - y);
+}
+static inline suri_real sigmoid_d2(suri_real x, suri_real y, suri_real a) {
+  (void)x, (void)a;
+  return y * (1 - y) * (1 - 2 * y);
 }
 
 static inline suri_real gelu_f(suri_real x, suri_real a) {
@@ -102,6 +124,10 @@ static inline suri_real gelu_d(suri_real x, suri_real y, suri_real a) {
   (void)y, (void)a;
   return R_PHI(x) + x * (suri_real)INV_SQRT_2PI * R_EXP(-(suri_real)0.5 * x * x);
 }
+static inline suri_real gelu_d2(suri_real x, suri_real y, suri_real a) {
+  (void)y, (void)a;
+  return (suri_real)INV_SQRT_2PI * R_EXP(-(suri_real)0.5 * x * x) * (2 - x * x);
+}
 
 static inline suri_real erf_f(suri_real x, suri_real a) {
   (void)a;
@@ -110,6 +136,10 @@ static inline suri_real erf_f(suri_real x, suri_real a) {
 static inline suri_real erf_d(suri_real x, suri_real y, suri_real a) {
   (void)y, (void)a;
   return (suri_real)TWO_OVER_SQRT_PI * R_EXP(-x * x);
+}
+static inline suri_real erf_d2(suri_real x, suri_real y, suri_real a) {
+  (void)a;
+  return -2 * x * erf_d(x, y, a);
 }
 
 static inline suri_real softplus_f(suri_real x, suri_real a) {
@@ -120,6 +150,11 @@ static inline suri_real softplus_d(suri_real x, suri_real y, suri_real a) {
   (void)y, (void)a;
   return sigmoid_of(x);
 }
+static inline suri_real softplus_d2(suri_real x, suri_real y, suri_real a) {
+  (void)y, (void)a;
+  suri_real sg = sigmoid_of(x);
+  return sg * (1 - sg);
+}
 
 static inline suri_real identity_f(suri_real x, suri_real a) {
   (void)a;
@@ -128,6 +163,10 @@ static inline suri_real identity_f(suri_real x, suri_real a) {
 static inline suri_real identity_d(suri_real x, suri_real y, suri_real a) {
   (void)x, (void)y, (void)a;
   return 1;
+}
+static inline suri_real identity_d2(suri_real x, suri_real y, suri_real a) {
+  (void)x, (void)y, (void)a;
+  return 0;
 }
 
 static suri_status pointwise_shape(int n_in, const suri_shape *const *in, const suri_op_attr *a,
@@ -235,6 +274,20 @@ static void bias_rows_update(int64_t j0, int64_t j1, const suri_real *g, suri_re
     int64_t n = suri_shape_numel(c->out_shape);                                                \
     for (int64_t k = 0; k < n; k++) c->out_tan[k] = 0;                                         \
   }                                                                                            \
+  /* d[k] += f''(x[k]) g[k] t[k] */                                                           \
+  static void NAME##_d2mul(const suri_op_ctx *c, const suri_real *g, const suri_real *t,       \
+                           suri_real *d) {                                                     \
+    int64_t n = suri_shape_numel(c->out_shape);                                                \
+    const suri_real *x = c->in[0], *y = c->out;                                                \
+    suri_real a = (suri_real)c->attr->f[0];                                                    \
+    _Pragma("omp parallel for simd if(parallel: n > SURI_OMP_MIN)")                            \
+    for (int64_t k = 0; k < n; k++) d[k] += NAME##_d2(x[k], y[k], a) * g[k] * t[k];            \
+  }                                                                                            \
+  static void NAME##_bwd_tan(const suri_op_ctx *c) {                                           \
+    if (!c->in_gtan[0]) return;                                                                \
+    NAME##_dmul(c, c->out_gtan, c->in_gtan[0], 1);                                             \
+    if (c->in_tan[0]) NAME##_d2mul(c, c->out_grad, c->in_tan[0], c->in_gtan[0]);              \
+  }                                                                                            \
   static void NAME##_fused_forward(const suri_op_ctx *c, suri_real *u, const suri_real *bias,  \
                                    suri_real sb) {                                             \
     int64_t R, N;                                                                              \
@@ -282,6 +335,7 @@ static void bias_rows_update(int64_t j0, int64_t j1, const suri_real *g, suri_re
                                             .forward = NAME##_forward,                         \
                                             .backward = NAME##_backward,                       \
                                             .jvp = NAME##_jvp,                                 \
+                                            .bwd_tan = NAME##_bwd_tan,                         \
                                             .overwrite = 1,                                    \
                                             .fused_forward = NAME##_fused_forward,             \
                                             .fused_backward = NAME##_fused_backward};

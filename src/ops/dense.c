@@ -7,6 +7,9 @@
  * is faster (src/core/linalg.c).
  *   backward: dx (+)= sw dy W,  dW (+)= sw dy^T x,  db (+)= sb sum_rows dy
  *   jvp:      ty  = sw (tx W^T + x tW^T) + sb tb
+ *   backward tangent (Pearlmutter's R-operator of backward; tx, tW, tb: the input tangents,
+ *   g = dy and its tangent gt):
+ *             d(dx) += sw (gt W + g tW),  d(dW) += sw (gt^T x + g^T tx),  d(db) += sb sum_rows gt
  * suri_dense_fused_forward runs the GEMM and hands the bias and the activation of the next node
  * to one pass (graph fusion, see src/graph/run.c). */
 #include <stdio.h>
@@ -46,6 +49,15 @@ static void add_bias_rows(int64_t B, int64_t O, suri_real *y, const suri_real *b
     suri_real *yi = y + i * O;
 #pragma omp simd
     for (int64_t j = 0; j < O; j++) yi[j] += sb * b[j];
+  }
+}
+
+/* db (OUT) += sb * sum over the B rows of dy (B, OUT), rows in order. */
+static void add_col_sums(int64_t B, int64_t O, const suri_real *dy, suri_real *db, suri_real sb) {
+  for (int64_t i = 0; i < B; i++) {
+    const suri_real *dyi = dy + i * O;
+#pragma omp simd
+    for (int64_t j = 0; j < O; j++) db[j] += sb * dyi[j];
   }
 }
 
@@ -112,6 +124,21 @@ static void dense_jvp(const suri_op_ctx *c) {
   if (c->n_in == 3 && c->in_tan[2]) add_bias_rows(B, O, c->out_tan, c->in_tan[2], sb);
 }
 
+static void dense_bwd_tan(const suri_op_ctx *c) {
+  int64_t B = c->in_shape[0]->dim[0], I = c->in_shape[0]->dim[1], O = c->in_shape[1]->dim[0];
+  suri_real sw = (suri_real)c->attr->f[0], sb = (suri_real)c->attr->f[1];
+  const suri_real *g = c->out_grad, *gt = c->out_gtan;
+  if (c->in_gtan[0]) { /* (B, IN) */
+    suri_gemm(0, 0, B, I, O, sw, gt, O, c->in[1], I, 1, c->in_gtan[0], I);
+    if (c->in_tan[1]) suri_gemm(0, 0, B, I, O, sw, g, O, c->in_tan[1], I, 1, c->in_gtan[0], I);
+  }
+  if (c->in_gtan[1]) { /* (OUT, IN) */
+    suri_gemm(1, 0, O, I, B, sw, gt, O, c->in[0], I, 1, c->in_gtan[1], I);
+    if (c->in_tan[0]) suri_gemm(1, 0, O, I, B, sw, g, O, c->in_tan[0], I, 1, c->in_gtan[1], I);
+  }
+  if (c->n_in == 3 && c->in_gtan[2]) add_col_sums(B, O, gt, c->in_gtan[2], sb);
+}
+
 const suri_op_def suri_op_dense_def = {
     .name = "dense",
     .min_in = 2,
@@ -120,5 +147,6 @@ const suri_op_def suri_op_dense_def = {
     .forward = dense_forward,
     .backward = dense_backward,
     .jvp = dense_jvp,
+    .bwd_tan = dense_bwd_tan,
     .overwrite = 1,
 };

@@ -8,7 +8,8 @@
  * depends only on (seed, node, forward-pass counter, element), never on the thread count, and
  * replaying the counter (suri_graph_set_rng_calls) replays the mask. It is saved in scratch
  * for backward and jvp; scratch also records whether the forward pass was the identity (eval
- * mode or p = 0), so backward/jvp stay consistent with the forward that produced the values. */
+ * mode or p = 0), so backward/jvp stay consistent with the forward that produced the values.
+ * Backward tangent (Hessian-vector products): d(dx) (+)= m d(dy), the same mask (linear). */
 #include <string.h>
 
 #include "op.h"
@@ -101,6 +102,8 @@ static void dropout_jvp(const suri_op_ctx *c) {
   }
 }
 
+static void dropout_bwd_tan(const suri_op_ctx *c) { suri_bwd_tan_linear(c, dropout_backward); }
+
 const suri_op_def suri_op_dropout_def = {
     .name = "dropout",
     .min_in = 1,
@@ -110,5 +113,6 @@ const suri_op_def suri_op_dropout_def = {
     .forward = dropout_forward,
     .backward = dropout_backward,
     .jvp = dropout_jvp,
+    .bwd_tan = dropout_bwd_tan,
     .overwrite = 1,
 };

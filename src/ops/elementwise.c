@@ -8,7 +8,10 @@
  * add/sub/mul need identical shapes (batched-ness included): no implicit broadcasting, so a
  * shape slip is a build error rather than a silent broadcast. When both inputs of mul are the
  * same node, the graph passes the same gradient buffer twice and the two accumulations add up
- * to 2 a dy, as they should. */
+ * to 2 a dy, as they should.
+ * Backward tangents (Hessian-vector products): add, sub, scale and bias_add are linear, so
+ * the tangent of their backward is the same backward on the gradient tangent; mul is bilinear:
+ *   d(da) += d(dy) * b + dy * tb,   d(db) += d(dy) * a + dy * ta. */
 #include <string.h>
 
 #include "op.h"
@@ -110,6 +113,18 @@ static void mul_backward(const suri_op_ctx *c) {
   if (c->in_grad[1]) mul_acc(n, c->out_grad, c->in[0], c->in_grad[1]);
 }
 
+static void mul_bwd_tan(const suri_op_ctx *c) {
+  int64_t n = live_numel(c);
+  if (c->in_gtan[0]) {
+    mul_acc(n, c->out_gtan, c->in[1], c->in_gtan[0]);
+    if (c->in_tan[1]) mul_acc(n, c->out_grad, c->in_tan[1], c->in_gtan[0]);
+  }
+  if (c->in_gtan[1]) {
+    mul_acc(n, c->out_gtan, c->in[0], c->in_gtan[1]);
+    if (c->in_tan[0]) mul_acc(n, c->out_grad, c->in_tan[0], c->in_gtan[1]);
+  }
+}
+
 static void mul_jvp(const suri_op_ctx *c) {
   int64_t n = live_numel(c);
   suri_real *ty = c->out_tan;
@@ -198,18 +213,27 @@ static void bias_add_jvp(const suri_op_ctx *c) {
   }
 }
 
+static void add_bwd_tan(const suri_op_ctx *c) { suri_bwd_tan_linear(c, add_backward); }
 const suri_op_def suri_op_add_def = {.name = "add", .min_in = 2, .max_in = 2,
                                      .shape = add_shape, .forward = add_forward,
-                                     .backward = add_backward, .jvp = add_jvp};
+                                     .backward = add_backward, .jvp = add_jvp,
+  .bwd_tan = add_bwd_tan};
+static void sub_bwd_tan(const suri_op_ctx *c) { suri_bwd_tan_linear(c, sub_backward); }
 const suri_op_def suri_op_sub_def = {.name = "sub", .min_in = 2, .max_in = 2,
                                      .shape = sub_shape, .forward = sub_forward,
-                                     .backward = sub_backward, .jvp = sub_jvp};
+                                     .backward = sub_backward, .jvp = sub_jvp,
+  .bwd_tan = sub_bwd_tan};
 const suri_op_def suri_op_mul_def = {.name = "mul", .min_in = 2, .max_in = 2,
                                      .shape = mul_shape, .forward = mul_forward,
-                                     .backward = mul_backward, .jvp = mul_jvp};
+                                     .backward = mul_backward, .jvp = mul_jvp,
+  .bwd_tan = mul_bwd_tan};
+static void scale_bwd_tan(const suri_op_ctx *c) { suri_bwd_tan_linear(c, scale_backward); }
 const suri_op_def suri_op_scale_def = {.name = "scale", .min_in = 1, .max_in = 1,
                                        .shape = scale_shape, .forward = scale_forward,
-                                       .backward = scale_backward, .jvp = scale_jvp};
+                                       .backward = scale_backward, .jvp = scale_jvp,
+  .bwd_tan = scale_bwd_tan};
+static void bias_add_bwd_tan(const suri_op_ctx *c) { suri_bwd_tan_linear(c, bias_add_backward); }
 const suri_op_def suri_op_bias_add_def = {.name = "bias_add", .min_in = 2, .max_in = 2,
                                           .shape = bias_add_shape, .forward = bias_add_forward,
-                                          .backward = bias_add_backward, .jvp = bias_add_jvp};
+                                          .backward = bias_add_backward, .jvp = bias_add_jvp,
+  .bwd_tan = bias_add_bwd_tan};

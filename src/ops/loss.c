@@ -18,7 +18,13 @@
  *   (torch.nn.BCEWithLogitsLoss, the stable form: no exp overflow, no log(0));
  *   dz += dL/n (sigmoid(z) - t);  tL = (1/n) sum (sigmoid(z) - t) tz. The target is data: it
  *   gets no gradient (no_grad_mask bit 1), and for consistency with backward its tangent is
- *   ignored by jvp. */
+ *   ignored by jvp.
+ * Backward tangents (exact Hessian-vector products, Pearlmutter 1994; g = dL, gt its tangent,
+ * t* the input tangents):
+ *   softmax_ce: d(dz_ik) += gt/n (p_ik - [k = y_i]) + g/n p_ik (tz_ik - sum_j p_ij tz_ij)
+ *               (the tangent of the softmax: dp = p (tz - p . tz));
+ *   mse:        d(dp) += 2 gt/n (p - t) + 2 g/n (tp - tt),  d(dt) -= the same;
+ *   logistic:   d(dz) += gt/n (s - t) + g/n s (1 - s) tz,  s = sigmoid(z). */
 #include <math.h>
 #include <string.h>
 
@@ -134,6 +140,29 @@ static void softmax_ce_jvp(const suri_op_ctx *c) {
   c->out_tan[0] = (suri_real)(t / s[0]);
 }
 
+static void softmax_ce_bwd_tan(const suri_op_ctx *c) {
+  suri_real *dz = c->in_gtan[0];
+  const double *s = c->scratch, *lse = s + CE_HDR;
+  if (!dz || s[0] <= 0) return;
+  int64_t B = c->in_shape[0]->dim[0], C = c->in_shape[0]->dim[1];
+  double g = (double)c->out_grad[0] / s[0], gt = (double)c->out_gtan[0] / s[0];
+  const suri_real *z = c->in[0], *tz = c->in_tan[0];
+#pragma omp parallel for if(B * C > SURI_OMP_MIN)
+  for (int64_t i = 0; i < B; i++) {
+    int64_t y = label_at(c, i, C);
+    if (y < 0) continue;
+    const suri_real *zi = z + i * C, *ti = tz ? tz + i * C : NULL;
+    double pt = 0; /* p . tz of row i */
+    if (ti)
+      for (int64_t k = 0; k < C; k++) pt += exp((double)zi[k] - lse[i]) * ti[k];
+    for (int64_t k = 0; k < C; k++) {
+      double p = exp((double)zi[k] - lse[i]);
+      double v = gt * (p - (k == y ? 1.0 : 0.0)) + (ti ? g * p * ((double)ti[k] - pt) : 0.0);
+      dz[i * C + k] += (suri_real)v;
+    }
+  }
+}
+
 /* ---- mse ---------------------------------------------------------------------------------- */
 static suri_status mse_shape(int n_in, const suri_shape *const *in, const suri_op_attr *a,
                              suri_shape *out) {
@@ -175,6 +204,19 @@ static void mse_jvp(const suri_op_ctx *c) {
     s += ((double)p[k] - t[k]) * dir;
   }
   c->out_tan[0] = (suri_real)(2.0 * s / (double)n);
+}
+
+static void mse_bwd_tan(const suri_op_ctx *c) {
+  int64_t n = suri_shape_numel(c->in_shape[0]);
+  const suri_real *p = c->in[0], *t = c->in[1], *tp = c->in_tan[0], *tt = c->in_tan[1];
+  suri_real *dp = c->in_gtan[0], *dt = c->in_gtan[1];
+  double g = 2.0 * c->out_grad[0] / (double)n, gt = 2.0 * c->out_gtan[0] / (double)n;
+  for (int64_t k = 0; k < n; k++) {
+    double dir = (tp ? (double)tp[k] : 0.0) - (tt ? (double)tt[k] : 0.0);
+    suri_real d = (suri_real)(gt * ((double)p[k] - t[k]) + g * dir);
+    if (dp) dp[k] += d;
+    if (dt) dt[k] -= d;
+  }
 }
 
 /* ---- logistic (binary cross-entropy with logits) ------------------------------------------ */
@@ -224,6 +266,19 @@ static void logistic_jvp(const suri_op_ctx *c) {
   c->out_tan[0] = (suri_real)(s / (double)n);
 }
 
+static void logistic_bwd_tan(const suri_op_ctx *c) {
+  suri_real *dz = c->in_gtan[0];
+  if (!dz) return;
+  int64_t n = suri_shape_numel(c->in_shape[0]);
+  const suri_real *z = c->in[0], *t = c->in[1], *tz = c->in_tan[0];
+  double g = (double)c->out_grad[0] / (double)n, gt = (double)c->out_gtan[0] / (double)n;
+  for (int64_t k = 0; k < n; k++) {
+    double sg = sigmoid_d(z[k]);
+    double v = gt * (sg - t[k]) + (tz ? g * sg * (1 - sg) * (double)tz[k] : 0.0);
+    dz[k] += (suri_real)v;
+  }
+}
+
 const suri_op_def suri_op_softmax_ce_def = {
     .name = "softmax_ce",
     .min_in = 2,
@@ -233,6 +288,7 @@ const suri_op_def suri_op_softmax_ce_def = {
     .forward = softmax_ce_forward,
     .backward = softmax_ce_backward,
     .jvp = softmax_ce_jvp,
+    .bwd_tan = softmax_ce_bwd_tan,
     .no_grad_mask = 1u << 1,
     .overwrite = 1,
 };
@@ -245,6 +301,7 @@ const suri_op_def suri_op_mse_def = {
     .forward = mse_forward,
     .backward = mse_backward,
     .jvp = mse_jvp,
+    .bwd_tan = mse_bwd_tan,
 };
 
 const suri_op_def suri_op_logistic_def = {
@@ -255,5 +312,6 @@ const suri_op_def suri_op_logistic_def = {
     .forward = logistic_forward,
     .backward = logistic_backward,
     .jvp = logistic_jvp,
+    .bwd_tan = logistic_bwd_tan,
     .no_grad_mask = 1u << 1,
 };

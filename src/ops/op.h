@@ -17,6 +17,12 @@
  *   jvp is only called when at least one in_tan is non-NULL.
  * - scratch is per-node memory that persists from forward to backward/jvp (saved masks,
  *   batch statistics); its size (bytes) comes from scratch() for the max-batch shapes.
+ * - bwd_tan (exact Hessian-vector products, Pearlmutter 1994) is the tangent of backward:
+ *   given the forward values, the input tangents in_tan (NULL = zero), the output gradient
+ *   out_grad and its tangent out_gtan (never NULL), it ADDS d/de [backward] into in_gtan[i]
+ *   (NULL = not needed), always adding (the graph zeroes these buffers first). For an op whose
+ *   backward is linear in out_grad and does not read the inputs' values, it is backward applied
+ *   to out_gtan (suri_bwd_tan_linear).
  * - No allocation, no printing. Loops over more than ~32k elements may use OpenMP.
  */
 #ifndef SURI_OP_H
@@ -41,6 +47,8 @@ typedef struct suri_op_ctx {
   const suri_op_attr *attr;
   int training;
   int64_t batch;
+  const suri_real *out_gtan;                  /* bwd_tan: tangent of out_grad */
+  suri_real *in_gtan[SURI_MAX_INPUTS];        /* bwd_tan: add here; NULL = not needed */
   const suri_rng *rng;   /* dropout stream */
   uint64_t rng_index;    /* first random index for this node in this forward pass */
 } suri_op_ctx;
@@ -61,6 +69,9 @@ typedef struct suri_op_def {
   void (*forward)(const suri_op_ctx *c);
   void (*backward)(const suri_op_ctx *c);
   void (*jvp)(const suri_op_ctx *c);
+  /* Backward tangent for exact Hessian-vector products (NULL: the op has no second-order
+   * rule, and the graph refuses suri_graph_hvp_prepare for graphs that need it). */
+  void (*bwd_tan)(const suri_op_ctx *c);
   /* Which inputs carry no gradient by nature (bit i set: labels, state). */
   unsigned no_grad_mask;
   /* 1 if backward honours grad_acc (overwrites when the bit is clear). */
@@ -79,6 +90,10 @@ typedef struct suri_op_def {
  * fwd(act, dense->out, bias, sb) for the bias and the activation. */
 void suri_dense_fused_forward(const suri_op_ctx *dense, const suri_op_ctx *act,
                               suri_fused_forward_fn fwd);
+
+/* bwd_tan of an op whose backward is linear in out_grad alone: calls backward with out_gtan
+ * as the output gradient and in_gtan as the (added-to) input gradients. */
+void suri_bwd_tan_linear(const suri_op_ctx *c, void (*backward)(const suri_op_ctx *c));
 
 /* The table, indexed by suri_op_kind; checked complete in ops/table.c. */
 extern const suri_op_def *const suri_op_table[SURI_OP_COUNT];

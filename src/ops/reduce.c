@@ -8,7 +8,8 @@
  *        it, i[1..] = the dims; an unbatched x takes i[0] dims exactly. numel must agree.
  *        dx += dy;  ty = tx.
  * Sums accumulate in double and run serially in index order, so the result does not depend on
- * the thread count (summation is memory-bound; threads would buy little here). */
+ * the thread count (summation is memory-bound; threads would buy little here).
+ * All three are linear: the backward tangent is backward applied to the gradient tangent. */
 #include <string.h>
 
 #include "op.h"
@@ -147,12 +148,18 @@ static void reshape_jvp(const suri_op_ctx *c) {
   else memset(c->out_tan, 0, bytes);
 }
 
+static void sum_bwd_tan(const suri_op_ctx *c) { suri_bwd_tan_linear(c, sum_backward); }
 const suri_op_def suri_op_sum_def = {.name = "sum", .min_in = 1, .max_in = 1,
                                      .shape = sum_shape, .forward = sum_forward,
-                                     .backward = sum_backward, .jvp = sum_jvp};
+                                     .backward = sum_backward, .jvp = sum_jvp,
+  .bwd_tan = sum_bwd_tan};
+static void mean_bwd_tan(const suri_op_ctx *c) { suri_bwd_tan_linear(c, mean_backward); }
 const suri_op_def suri_op_mean_def = {.name = "mean", .min_in = 1, .max_in = 1,
                                       .shape = mean_shape, .forward = mean_forward,
-                                      .backward = mean_backward, .jvp = mean_jvp};
+                                      .backward = mean_backward, .jvp = mean_jvp,
+  .bwd_tan = mean_bwd_tan};
+static void reshape_bwd_tan(const suri_op_ctx *c) { suri_bwd_tan_linear(c, reshape_backward); }
 const suri_op_def suri_op_reshape_def = {.name = "reshape", .min_in = 1, .max_in = 1,
                                          .shape = reshape_shape, .forward = reshape_forward,
-                                         .backward = reshape_backward, .jvp = reshape_jvp};
+                                         .backward = reshape_backward, .jvp = reshape_jvp,
+  .bwd_tan = reshape_bwd_tan};

@@ -1,8 +1,18 @@
 /* table.c - the op table indexed by suri_op_kind. The static_assert keeps it complete: adding a
- * kind to the enum without a definition here fails the build. */
+ * kind to the enum without a definition here fails the build. Also the shared backward tangent
+ * of linear ops: if backward is dx = A dy with A fixed by the forward pass (masks, constants,
+ * not the input values), its tangent is d(dx) = A d(dy), the same kernel on the tangent. */
 #include <assert.h>
 
 #include "op.h"
+
+void suri_bwd_tan_linear(const suri_op_ctx *c, void (*backward)(const suri_op_ctx *c)) {
+  suri_op_ctx t = *c;
+  t.out_grad = c->out_gtan;
+  for (int k = 0; k < c->n_in; k++) t.in_grad[k] = c->in_gtan[k];
+  t.grad_acc = ~0u; /* add: the graph zeroed the gradient tangents before the pass */
+  backward(&t);
+}
 
 const suri_op_def *const suri_op_table[SURI_OP_COUNT] = {
     [SURI_OP_DENSE] = &suri_op_dense_def,

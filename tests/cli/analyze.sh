@@ -153,6 +153,18 @@ expect 0 "$S" analyze hessian $M $D --memory 1G --quiet
 expect_msg 2 "--density does not apply to 'ntk'" "$S" analyze ntk $M --density
 expect_msg 2 "--trace does not apply to 'lr'" "$S" analyze lr $M --trace
 expect_msg 2 "--hess-eps does not apply to 'gn'" "$S" analyze gn $M --hess-eps 1e-3
+expect_msg 2 "--hess-method does not apply to 'gn'" "$S" analyze gn $M --hess-method exact
+expect_msg 2 "invalid value 'fd' for --hess-method" "$S" analyze hessian $M --hess-method fd
+# Exact products by default; differences on request or with batch norm (auto); exact refused
+# for batch norm, which has no second-order rule.
+expect 0 "$S" analyze hessian $M $D --quiet
+has "$T/out" "Hessian-vector products: exact" "hessian reports exact products"
+expect 0 "$S" analyze hessian $M $D --hess-method diff --quiet
+has "$T/out" "Hessian-vector products: central differences" "--hess-method diff"
+expect 0 "$S" analyze hessian --model mlp:8-16-3,norm=batch --seed 1 $D --quiet
+has "$T/out" "Hessian-vector products: central differences" "auto falls back for batch norm"
+expect_msg 1 "'batch_norm' has none" "$S" analyze hessian --model mlp:8-16-3,norm=batch --seed 1 \
+  $D --hess-method exact --quiet
 expect_msg 2 "--top does not apply to --ntk-mode diag" "$S" analyze ntk $M --ntk-mode diag --top 2
 expect_msg 2 "--which applies to --solver lanczos" "$S" analyze gn $M --solver power --which smallest
 expect_msg 2 "unexpected argument 'extra'" "$S" analyze gn $M extra

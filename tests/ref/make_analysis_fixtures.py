@@ -51,6 +51,10 @@ CASES = [
      "ntk", "mse", 2.0, 0.1, False, 6, 2),
     ("softplus_layernorm_logistic", "mlp:4-5-1,act=softplus,norm=layer,loss=logistic,sb2=0.1",
      [4, 5, 1], "softplus", "standard", "logistic", 1.0, 0.1, True, 6, 3),
+    # relu: double backward gives the almost-everywhere Hessian (relu'' = 0), which suri's exact
+    # Hessian-vector products must match; the smallest |pre-activation| is 0.05, far from a kink
+    ("relu_ce", "mlp:4-6-5-3,act=relu,loss=ce,sw2=2,sb2=0.1", [4, 6, 5, 3], "relu", "standard",
+     "ce", 2.0, 0.1, False, 6, 4),
 ]
 
 
@@ -107,6 +111,8 @@ def act_fn(act, u):
         return F.gelu(u)  # erf form
     if act == "softplus":
         return F.softplus(u)
+    if act == "relu":
+        return torch.relu(u)
     raise ValueError(act)
 
 

@@ -59,6 +59,20 @@ tu_gc_result tu_jvpcheck_run(const tu_gc_spec *s);
 void tu_gradcheck(const tu_gc_spec *s);
 void tu_jvpcheck(const tu_gc_spec *s);
 
+/* Exact Hessian-vector products (suri_graph_hvp) of the scalar node `out` against a central
+ * difference of gradients along a random direction, and the symmetry u.(Hv) = v.(Hu); see
+ * gradcheck.c for the step and tolerance. Prepares the graph for products. Parameters are
+ * restored bit for bit and a final forward pass leaves the node values as before. */
+#ifdef SURI_REAL_DOUBLE
+#define TU_HVP_H 1e-5
+#define TU_HVP_RTOL 1e-7
+#else
+#define TU_HVP_H 1e-2
+#define TU_HVP_RTOL 1e-2
+#endif
+tu_gc_result tu_hvpcheck_run(const tu_gc_spec *s);
+void tu_hvpcheck(const tu_gc_spec *s);
+
 /* Fills x[0..n) with values of random sign and magnitude uniform in [lo, hi] (lo > 0 keeps
  * inputs away from the kinks of relu / leaky relu at 0). Deterministic in seed. */
 void tu_fill_away(uint64_t seed, size_t n, suri_real *x, double lo, double hi);
