@@ -436,7 +436,7 @@ static suri_status jmj_chunk(suri_curv *c, int64_t i0, int64_t b) {
   return suri_graph_backward(c->g, suri_model_output(c->m), c->seed);
 }
 
-static suri_status apply_jmj(suri_curv *c, const double *v, double *out) {
+void curv_load_tangent(suri_curv *c, const double *v) {
   memset(c->tan, 0, c->P * sizeof *c->tan);
   for (int r = 0; r < c->n_ranges; r++)
     for (size_t i = 0; i < c->ranges[r].len; i++) {
@@ -444,6 +444,10 @@ static suri_status apply_jmj(suri_curv *c, const double *v, double *out) {
       c->tan[o] = (suri_real)v[o];
     }
   memset(c->acc, 0, c->P * sizeof *c->acc);
+}
+
+static suri_status apply_jmj(suri_curv *c, const double *v, double *out) {
+  curv_load_tangent(c, v);
   suri_status st = SURI_OK;
   curv_begin(c);
   for (int64_t i0 = 0, ch = 0; i0 < c->d.n && !st; i0 += c->B, ch++) {

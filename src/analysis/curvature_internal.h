@@ -55,6 +55,9 @@ struct suri_curv {
 
 /* Graph mode bracketing of one application: eval (or training with batch_stats), no input
  * tangents; curv_end restores the state block, dropout counter and training mode. */
+/* The parameter tangent c->tan = v on the operator's active entries (0 elsewhere; v flat, P)
+ * and a cleared accumulator c->acc: the start of every product. */
+void curv_load_tangent(suri_curv *c, const double *v);
 void curv_begin(suri_curv *c);
 void curv_chunk_mode(suri_curv *c, int64_t chunk);
 void curv_end(suri_curv *c);

@@ -74,13 +74,7 @@ static void set_shifted(suri_curv *c, double s, const double *v) {
 
 /* out (flat, active entries) = exact H v over all chunks. */
 static suri_status apply_exact(suri_curv *c, const double *v, double *out) {
-  memset(c->tan, 0, c->P * sizeof *c->tan);
-  for (int r = 0; r < c->n_ranges; r++)
-    for (size_t i = 0; i < c->ranges[r].len; i++) {
-      size_t o = c->ranges[r].offset + i;
-      c->tan[o] = (suri_real)v[o];
-    }
-  memset(c->acc, 0, c->P * sizeof *c->acc);
+  curv_load_tangent(c, v);
   suri_status st = SURI_OK;
   curv_begin(c);
   for (int64_t i0 = 0, ch = 0; i0 < c->d.n && !st; i0 += c->B, ch++) {
