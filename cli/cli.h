@@ -101,6 +101,13 @@ double cli_now(void);
 struct cJSON;
 int cli_write_json(const char *path, const struct cJSON *j);
 
+/* String value of `key` of object j into dst (n bytes); a missing key or null gives "" when
+ * nullable. CLI_OK, or CLI_FAIL naming the file `path` and the key (message printed). */
+int cli_json_get_str(const struct cJSON *j, const char *path, const char *key, char *dst,
+                     size_t n, int nullable);
+/* Adds "created": the local time in ISO 8601 with the UTC offset. */
+void cli_json_add_created(struct cJSON *j);
+
 /* A fresh output directory name for a run: runs/YYYYmmdd-HHMMSS, with -2, -3 ... if taken. */
 void cli_default_run_dir(char *out, size_t n);
 

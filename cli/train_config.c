@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -16,20 +15,13 @@
 
 #define CONFIG_NAME "config.json"
 
-static void add_time(cJSON *j) {
-  char buf[64];
-  time_t t = time(NULL);
-  struct tm tmv;
-  if (localtime_r(&t, &tmv) && strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tmv))
-    cJSON_AddStringToObject(j, "created", buf);
-}
 
 static cJSON *config_json(const train_opts *o) {
   cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "suri_version", SURI_VERSION_STRING);
   cJSON_AddStringToObject(j, "real", SURI_REAL_NAME);
   cJSON_AddStringToObject(j, "blas", suri_blas_info());
-  add_time(j);
+  cli_json_add_created(j);
   cJSON_AddStringToObject(j, "data", o->data);
   if (o->test_data[0]) cJSON_AddStringToObject(j, "test_data", o->test_data);
   else cJSON_AddNullToObject(j, "test_data");
@@ -90,20 +82,6 @@ int train_config_write(const train_opts *o, const char *dir) {
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-static int get_str(const cJSON *j, const char *path, const char *key, char *dst, size_t n,
-                   int nullable) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-  if (nullable && (!v || cJSON_IsNull(v))) {
-    dst[0] = '\0';
-    return CLI_OK;
-  }
-  if (!cJSON_IsString(v) || !v->valuestring)
-    return cli_fail(SURI_OK, "%s: key '%s' is missing or not a string", path, key);
-  if (strlen(v->valuestring) >= n)
-    return cli_fail(SURI_OK, "%s: value of '%s' is too long", path, key);
-  snprintf(dst, n, "%s", v->valuestring);
-  return CLI_OK;
-}
 
 static int get_num(const cJSON *j, const char *path, const char *key, double *dst) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
@@ -157,7 +135,7 @@ static int read_sampler(const cJSON *j, const char *path, train_opts *o) {
   if (!rc) rc = get_int(a, path, "noise_seed", 0, &seed);
   if (!rc) rc = get_int(a, path, "burn_in", 0, &o->burn_in);
   if (!rc) rc = get_int(a, path, "sample_every", 1, &o->sample_every);
-  if (!rc) rc = get_str(a, path, "samples_out", o->samples_out, sizeof o->samples_out, 1);
+  if (!rc) rc = cli_json_get_str(a, path, "samples_out", o->samples_out, sizeof o->samples_out, 1);
   if (rc) return rc;
   const cJSON *sv = cJSON_GetObjectItemCaseSensitive(a, "symmetric_init");
   if (!cJSON_IsBool(sv))
@@ -173,11 +151,11 @@ static int read_sampler(const cJSON *j, const char *path, train_opts *o) {
 
 static int read_fields(const cJSON *j, const char *path, train_opts *o) {
   int64_t seed = 0;
-  int rc = get_str(j, path, "data", o->data, sizeof o->data, 0);
-  if (!rc) rc = get_str(j, path, "test_data", o->test_data, sizeof o->test_data, 1);
-  if (!rc) rc = get_str(j, path, "model", o->model, sizeof o->model, 0);
-  if (!rc) rc = get_str(j, path, "optim", o->optim, sizeof o->optim, 0);
-  if (!rc) rc = get_str(j, path, "schedule", o->schedule, sizeof o->schedule, 0);
+  int rc = cli_json_get_str(j, path, "data", o->data, sizeof o->data, 0);
+  if (!rc) rc = cli_json_get_str(j, path, "test_data", o->test_data, sizeof o->test_data, 1);
+  if (!rc) rc = cli_json_get_str(j, path, "model", o->model, sizeof o->model, 0);
+  if (!rc) rc = cli_json_get_str(j, path, "optim", o->optim, sizeof o->optim, 0);
+  if (!rc) rc = cli_json_get_str(j, path, "schedule", o->schedule, sizeof o->schedule, 0);
   if (!rc) rc = get_num(j, path, "lr", &o->lr);
   if (!rc) rc = get_num(j, path, "momentum", &o->momentum);
   if (!rc) rc = get_num(j, path, "weight_decay", &o->weight_decay);

@@ -7,7 +7,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -73,13 +72,9 @@ static void num_set(mfld_opts *o, const num_field *f, double v) {
 
 static cJSON *config_json(const mfld_opts *o) {
   cJSON *j = cJSON_CreateObject();
-  char buf[64];
-  time_t t = time(NULL);
-  struct tm tmv;
   cJSON_AddStringToObject(j, "suri_version", SURI_VERSION_STRING);
   cJSON_AddStringToObject(j, "real", SURI_REAL_NAME);
-  if (localtime_r(&t, &tmv) && strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tmv))
-    cJSON_AddStringToObject(j, "created", buf);
+  cli_json_add_created(j);
   cJSON_AddStringToObject(j, "optim", suri_mfld_method_name(o->c.method));
   cJSON_AddStringToObject(j, "data", o->data);
   if (o->test_data[0]) cJSON_AddStringToObject(j, "test_data", o->test_data);
@@ -105,18 +100,6 @@ int mfld_config_write(const mfld_opts *o, const char *dir) {
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-static int get_str(const cJSON *j, const char *path, const char *key, char *dst, size_t n,
-                   int nullable) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-  if (nullable && (!v || cJSON_IsNull(v))) {
-    dst[0] = '\0';
-    return CLI_OK;
-  }
-  if (!cJSON_IsString(v) || !v->valuestring || strlen(v->valuestring) >= n)
-    return cli_fail(SURI_OK, "%s: key '%s' is missing, not a string or too long", path, key);
-  snprintf(dst, n, "%s", v->valuestring);
-  return CLI_OK;
-}
 
 /* A number; integers must be whole and within [-1, 2^53] (exact in a double). */
 static int get_num(const cJSON *j, const char *path, const num_field *f, mfld_opts *o) {
@@ -133,7 +116,7 @@ static int get_num(const cJSON *j, const char *path, const num_field *f, mfld_op
 
 /* A name through the library's parser (whose message lists the valid names). */
 static int get_name(const cJSON *j, const char *path, const char *key, char *buf, size_t n) {
-  return get_str(j, path, key, buf, n, 0);
+  return cli_json_get_str(j, path, key, buf, n, 0);
 }
 
 static int read_names(const cJSON *j, const char *path, mfld_opts *o) {
@@ -164,8 +147,8 @@ int mfld_config_parse(const char *text, size_t n, const char *path, mfld_opts *o
   cJSON *j = cJSON_ParseWithLength(text, n);
   o->c = suri_mfld_defaults();
   int rc = j && cJSON_IsObject(j) ? CLI_OK : cli_fail(SURI_OK, "%s: not a JSON object", path);
-  if (!rc) rc = get_str(j, path, "data", o->data, sizeof o->data, 0);
-  if (!rc) rc = get_str(j, path, "test_data", o->test_data, sizeof o->test_data, 1);
+  if (!rc) rc = cli_json_get_str(j, path, "data", o->data, sizeof o->data, 0);
+  if (!rc) rc = cli_json_get_str(j, path, "test_data", o->test_data, sizeof o->test_data, 1);
   if (!rc) rc = read_names(j, path, o);
   for (size_t i = 0; !rc && i < sizeof nums / sizeof nums[0]; i++) rc = get_num(j, path, &nums[i], o);
   cJSON_Delete(j);

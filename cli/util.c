@@ -212,3 +212,26 @@ void cli_default_run_dir(char *out, size_t n) {
   snprintf(out, n, "runs/%s", stamp);
   for (int k = 2; stat(out, &sb) == 0 && k < 1000; k++) snprintf(out, n, "runs/%s-%d", stamp, k);
 }
+
+int cli_json_get_str(const cJSON *j, const char *path, const char *key, char *dst, size_t n,
+                     int nullable) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  if (nullable && (!v || cJSON_IsNull(v))) {
+    dst[0] = '\0';
+    return CLI_OK;
+  }
+  if (!cJSON_IsString(v) || !v->valuestring)
+    return cli_fail(SURI_OK, "%s: key '%s' is missing or not a string", path, key);
+  if (strlen(v->valuestring) >= n)
+    return cli_fail(SURI_OK, "%s: value of '%s' is too long", path, key);
+  snprintf(dst, n, "%s", v->valuestring);
+  return CLI_OK;
+}
+
+void cli_json_add_created(struct cJSON *j) {
+  char buf[64];
+  time_t t = time(NULL);
+  struct tm tmv;
+  if (localtime_r(&t, &tmv) && strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tmv))
+    cJSON_AddStringToObject(j, "created", buf);
+}
