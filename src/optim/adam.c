@@ -97,7 +97,7 @@ static inline void adam_loop(int64_t lo, int64_t hi, const adam_args *a, const i
   }
 }
 
-static void adam_range(int64_t lo, int64_t hi, const void *argp) {
+SURI_OPTIM_TARGETS static void adam_range(int64_t lo, int64_t hi, const void *argp) {
   const adam_args *a = argp;
   if (a->has_l2) {
     if (a->vmax)

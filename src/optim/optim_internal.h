@@ -19,6 +19,17 @@
  * scheduling, small enough to balance across threads. */
 #define SURI_OPTIM_CHUNK 8192
 
+/* Runtime ISA dispatch for the update loops, as for the activations (src/ops/activation.c):
+ * gcc compiles each range kernel for AVX-512, AVX2 and the x86-64 baseline and an ifunc picks
+ * one at load time. ISO C mode compiles without FMA contraction, and every version does the
+ * same element-wise operations (no reductions; sqrt and division are correctly rounded in
+ * every ISA), so all three give bitwise the same parameters; only the speed differs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define SURI_OPTIM_TARGETS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SURI_OPTIM_TARGETS
+#endif
+
 #ifdef SURI_REAL_DOUBLE
 #define SURI_OPTIM_SQRT sqrt
 #else

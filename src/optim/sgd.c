@@ -73,7 +73,7 @@ static inline void sgd_loop(int64_t lo, int64_t hi, const sgd_args *a, const int
   }
 }
 
-static void sgd_range(int64_t lo, int64_t hi, const void *argp) {
+SURI_OPTIM_TARGETS static void sgd_range(int64_t lo, int64_t hi, const void *argp) {
   const sgd_args *a = argp;
   if (!a->mu_on) {
     if (a->has_wd)
