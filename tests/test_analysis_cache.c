@@ -23,57 +23,16 @@
 
 #include "suri/analysis.h"
 #include "suri/linalg.h"
+#include "anet.h"
 #include "testutil.h"
-
-typedef struct cnet {
-  suri_model *m;
-  int64_t N, IN, C;
-  size_t P;
-  suri_real *x, *t;
-  int32_t *y;
-  suri_analysis_data d;
-} cnet;
-
-static double lcg(uint64_t *s) {
-  *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-  return (double)(*s >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-}
-
-static cnet make_net(const char *text, int64_t N, int64_t max_batch, uint64_t seed) {
-  cnet n;
-  memset(&n, 0, sizeof n);
-  suri_model_spec s;
-  if (suri_model_spec_parse(text, &s)) fail_msg("parse %s: %s", text, suri_last_error());
-  if (suri_model_new(&s, max_batch, &n.m)) fail_msg("model %s: %s", text, suri_last_error());
-  assert_int_equal(suri_model_init(n.m, seed), SURI_OK);
-  n.N = N, n.IN = s.width[0], n.C = s.width[s.n_widths - 1];
-  n.P = suri_model_param_count(n.m);
-  n.x = malloc((size_t)(N * n.IN) * sizeof *n.x);
-  n.t = malloc((size_t)(N * n.C) * sizeof *n.t);
-  n.y = malloc((size_t)N * sizeof *n.y);
-  uint64_t r = seed * 7919 + 13;
-  for (int64_t i = 0; i < N * n.IN; i++) n.x[i] = (suri_real)(1.5 * lcg(&r));
-  for (int64_t i = 0; i < N; i++)
-    n.y[i] = (int32_t)((lcg(&r) + 1) * 0.5 * (double)n.C) % (int32_t)n.C;
-  for (int64_t i = 0; i < N * n.C; i++) n.t[i] = (suri_real)lcg(&r);
-  n.d.n = N, n.d.x = n.x;
-  n.d.labels = s.loss == SURI_LOSS_CE ? n.y : NULL;
-  n.d.targets = s.loss == SURI_LOSS_CE ? NULL : n.t;
-  return n;
-}
-
-static void free_net(cnet *n) {
-  suri_model_free(n->m);
-  free(n->x), free(n->t), free(n->y);
-}
 
 static void random_vec(uint64_t seed, int64_t n, double *v) {
   uint64_t r = seed;
-  for (int64_t i = 0; i < n; i++) v[i] = lcg(&r);
+  for (int64_t i = 0; i < n; i++) v[i] = tu_lcg(&r);
 }
 
 /* A fresh operator's first product (forward pass run inside), on the flat layout. */
-static void fresh_apply(cnet *n, const suri_curv_opts *o, const double *v, double *out) {
+static void fresh_apply(tu_anet *n, const suri_curv_opts *o, const double *v, double *out) {
   suri_curv *c = NULL;
   assert_int_equal(suri_curv_new(n->m, &n->d, o, &c), SURI_OK);
   assert_int_equal(suri_curv_apply(c, v, out), SURI_OK);
@@ -96,7 +55,7 @@ static void test_cache_bitwise(void **state) {
   static const suri_curv_kind kinds[] = {SURI_CURV_FISHER, SURI_CURV_FISHER_MC,
                                          SURI_CURV_FISHER_EMP, SURI_CURV_GGN};
   for (size_t a = 0; a < sizeof nets / sizeof *nets; a++) {
-    cnet n = make_net(nets[a], 9, 16, 3 + a);
+    tu_anet n = tu_anet_make(nets[a], 9, 16, 3 + a);
     if (strstr(nets[a], "logistic"))
       for (int64_t i = 0; i < n.N; i++) n.t[i] = (suri_real)(n.t[i] > 0);
     double *v1 = malloc(n.P * sizeof *v1), *v2 = malloc(n.P * sizeof *v2);
@@ -118,14 +77,14 @@ static void test_cache_bitwise(void **state) {
       suri_curv_free(c);
     }
     free(v1), free(v2), free(o1), free(o2);
-    free_net(&n);
+    tu_anet_free(&n);
   }
 }
 
 /* Anything that changes the graph's forward pass between two products is noticed. */
 static void test_cache_invalidation(void **state) {
   (void)state;
-  cnet n = make_net("mlp:5-7-4,act=tanh", 9, 16, 21);
+  tu_anet n = tu_anet_make("mlp:5-7-4,act=tanh", 9, 16, 21);
   double *v = malloc(n.P * sizeof *v), *o1 = malloc(n.P * sizeof *o1);
   double *o2 = malloc(n.P * sizeof *o2);
   random_vec(5, (int64_t)n.P, v);
@@ -164,13 +123,13 @@ static void test_cache_invalidation(void **state) {
   assert_true(diff > 0); /* the change did change the operator: the check above can fail */
   free(x2), free(out), free(v), free(o1), free(o2);
   suri_curv_free(c);
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
 /* The compact one-chunk operator against the flat path (also per layer). */
 static void test_linop_matches_flat(void **state) {
   (void)state;
-  cnet n = make_net("mlp:6-5-5-3,act=tanh", 8, 8, 4);
+  tu_anet n = tu_anet_make("mlp:6-5-5-3,act=tanh", 8, 8, 4);
   for (int layer = -1; layer < 3; layer++) {
     suri_curv_opts o = suri_curv_defaults();
     o.kind = layer == 1 ? SURI_CURV_FISHER : SURI_CURV_GGN;
@@ -192,7 +151,7 @@ static void test_linop_matches_flat(void **state) {
     free(v), free(oc), free(vf), free(of), free(oc2);
     suri_curv_free(c);
   }
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
 /* max |a - b| / max |b| */
@@ -203,7 +162,7 @@ static double rel_diff(int64_t n, const double *a, const double *b) {
 }
 
 /* Compact (factored when eligible) against flat (jvp) empirical Fisher products. */
-static double efisher_linop_vs_flat(cnet *n, int layer, uint64_t seed) {
+static double efisher_linop_vs_flat(tu_anet *n, int layer, uint64_t seed) {
   suri_curv_opts o = suri_curv_defaults();
   o.kind = SURI_CURV_FISHER_EMP;
   o.layer = layer;
@@ -244,7 +203,7 @@ static void test_factored_efisher(void **state) {
                                "mlp:6-5-3,act=tanh,loss=mse,sb2=0.1",
                                "mlp:6-5-1,act=tanh,loss=logistic"};
   for (size_t a = 0; a < sizeof nets / sizeof *nets; a++) {
-    cnet n = make_net(nets[a], 4, 12, 30 + a); /* 4 samples: factors within the memory bound
+    tu_anet n = tu_anet_make(nets[a], 4, 12, 30 + a); /* 4 samples: factors within the memory bound
                                                   * of factored.c also in double builds */
     if (strstr(nets[a], "logistic"))
       for (int64_t i = 0; i < n.N; i++) n.t[i] = (suri_real)(n.t[i] > 0);
@@ -253,12 +212,12 @@ static void test_factored_efisher(void **state) {
       if (!(e <= tol)) fail_msg("%s layer %d: factored vs jvp %.3e", nets[a], layer, e);
       if (layer == -1) assert_true(e > 0); /* the factored path did run: other rounding */
     }
-    free_net(&n);
+    tu_anet_free(&n);
   }
-  cnet b = make_net("mlp:6-5-5-3,act=tanh,norm=batch", 4, 12, 9);
+  tu_anet b = tu_anet_make("mlp:6-5-5-3,act=tanh,norm=batch", 4, 12, 9);
   assert_true(efisher_linop_vs_flat(&b, -1, 3) == 0); /* gamma, beta active: the jvp path */
   assert_true(efisher_linop_vs_flat(&b, 1, 3) <= tol);
-  free_net(&b);
+  tu_anet_free(&b);
 }
 
 /* The factors follow the parameters, also when a flat (jvp) product ran the new forward pass
@@ -270,7 +229,7 @@ static void test_factored_invalidation(void **state) {
 #else
   const double tol = 2e-5;
 #endif
-  cnet n = make_net("mlp:5-6-3,act=tanh", 4, 9, 17);
+  tu_anet n = tu_anet_make("mlp:5-6-3,act=tanh", 4, 9, 17);
   suri_curv_opts o = suri_curv_defaults();
   o.kind = SURI_CURV_FISHER_EMP;
   suri_curv *c = NULL;
@@ -296,7 +255,7 @@ static void test_factored_invalidation(void **state) {
   expect_same(o1, o0, (size_t)d, "factors back at theta_0");
   free(v), free(o1), free(o2), free(o0), free(vf), free(of);
   suri_curv_free(c);
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
 /* Symmetric A = U diag(lam) U^T (n, n) with a random orthogonal U from LAPACK. */
@@ -364,7 +323,7 @@ static void test_lanczos_dgks(void **state) {
 static void test_stop_honest(void **state) {
   (void)state;
   static const suri_curv_kind kinds[] = {SURI_CURV_GGN, SURI_CURV_FISHER_EMP};
-  cnet n = make_net("mlp:20-32-32-10,act=relu", 64, 64, 8);
+  tu_anet n = tu_anet_make("mlp:20-32-32-10,act=relu", 64, 64, 8);
   for (size_t k = 0; k < 2; k++) {
     suri_curv_opts co = suri_curv_defaults();
     co.kind = kinds[k];
@@ -386,7 +345,7 @@ static void test_stop_honest(void **state) {
     }
     suri_curv_free(c);
   }
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
 int main(void) {

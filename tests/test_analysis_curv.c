@@ -32,6 +32,7 @@
 
 #include "suri/analysis.h"
 #include "suri/linalg.h"
+#include "anet.h"
 #include "testutil.h"
 
 #ifdef SURI_REAL_DOUBLE
@@ -48,53 +49,10 @@
 #define HESS_H 2e-2
 #endif
 
-/* ---- a tiny net and its data -------------------------------------------------------------- */
-typedef struct tnet {
-  suri_model *m;
-  suri_loss_kind loss;
-  int64_t N, IN, C;
-  size_t P;
-  suri_real *x, *t;
-  int32_t *y;
-  suri_analysis_data d;
-} tnet;
-
-static double lcg(uint64_t *s) {
-  *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-  return (double)(*s >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-}
-
-static tnet make_net(const char *text, int64_t N, int64_t max_batch, uint64_t seed) {
-  tnet n;
-  memset(&n, 0, sizeof n);
-  suri_model_spec s;
-  if (suri_model_spec_parse(text, &s)) fail_msg("parse %s: %s", text, suri_last_error());
-  if (suri_model_new(&s, max_batch, &n.m)) fail_msg("model %s: %s", text, suri_last_error());
-  assert_int_equal(suri_model_init(n.m, seed), SURI_OK);
-  n.loss = s.loss;
-  n.N = N, n.IN = s.width[0], n.C = s.width[s.n_widths - 1];
-  n.P = suri_model_param_count(n.m);
-  n.x = malloc((size_t)(N * n.IN) * sizeof *n.x);
-  n.t = malloc((size_t)(N * n.C) * sizeof *n.t);
-  n.y = malloc((size_t)N * sizeof *n.y);
-  uint64_t r = seed * 7919 + 13;
-  for (int64_t i = 0; i < N * n.IN; i++) n.x[i] = (suri_real)(1.5 * lcg(&r));
-  for (int64_t i = 0; i < N; i++) n.y[i] = (int32_t)((lcg(&r) + 1) * 0.5 * (double)n.C) % (int32_t)n.C;
-  for (int64_t i = 0; i < N * n.C; i++)
-    n.t[i] = s.loss == SURI_LOSS_LOGISTIC ? (suri_real)(lcg(&r) > 0) : (suri_real)lcg(&r);
-  n.d.n = N, n.d.x = n.x;
-  n.d.labels = s.loss == SURI_LOSS_CE ? n.y : NULL;
-  n.d.targets = s.loss == SURI_LOSS_CE ? NULL : n.t;
-  return n;
-}
-
-static void free_net(tnet *n) {
-  suri_model_free(n->m);
-  free(n->x), free(n->t), free(n->y);
-}
+/* ---- a tiny net and its data: tests/util/anet.h -------------------------------------------- */
 
 /* Per-sample Jacobians J (N, C, P) by batch-1 eval-mode backward passes with one-hot seeds. */
-static double *jacobians(tnet *n) {
+static double *jacobians(tu_anet *n) {
   double *J = calloc((size_t)(n->N * n->C) * n->P, sizeof *J);
   suri_graph *g = suri_model_graph(n->m);
   suri_real seed[16];
@@ -115,7 +73,7 @@ static double *jacobians(tnet *n) {
 }
 
 /* Eval-mode outputs f (N, C) in double. */
-static double *outputs(tnet *n) {
+static double *outputs(tu_anet *n) {
   suri_real *o = malloc((size_t)(n->N * n->C) * sizeof *o);
   assert_int_equal(suri_model_predict(n->m, n->N, n->x, o), SURI_OK);
   double *f = malloc((size_t)(n->N * n->C) * sizeof *f);
@@ -125,7 +83,7 @@ static double *outputs(tnet *n) {
 }
 
 /* Dense (1/N) sum_t J_t^T Lam_t J_t with Lam_t the true-Fisher output matrix times `scale`. */
-static double *dense_fisher(tnet *n, const double *J, double scale) {
+static double *dense_fisher(tu_anet *n, const double *J, double scale) {
   int64_t C = n->C;
   size_t P = n->P;
   double *F = calloc(P * P, sizeof *F), *f = outputs(n), *Lam = malloc((size_t)(C * C) * sizeof *Lam);
@@ -179,7 +137,7 @@ static double rel_fro(size_t n, const double *a, const double *b) {
   return sqrt(num / (den > 0 ? den : 1e-300));
 }
 
-static suri_curv *make_op(tnet *n, suri_curv_kind kind, int layer) {
+static suri_curv *make_op(tu_anet *n, suri_curv_kind kind, int layer) {
   suri_curv_opts o = suri_curv_defaults();
   o.kind = kind;
   o.layer = layer;
@@ -188,7 +146,7 @@ static suri_curv *make_op(tnet *n, suri_curv_kind kind, int layer) {
   return c;
 }
 
-static void expect_op_matches(tnet *n, suri_curv_kind kind, const double *ref, double tol,
+static void expect_op_matches(tu_anet *n, suri_curv_kind kind, const double *ref, double tol,
                               const char *what) {
   suri_curv *c = make_op(n, kind, -1);
   double *A = materialize(c, n->P);
@@ -209,11 +167,11 @@ static void test_fisher_ggn_dense(void **state) {
                                       "mlp:4-5-3,act=tanh,norm=batch,loss=ce",
                                       "mlp:3-6-2,act=relu,norm=lastbatch,loss=mse"};
   for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
-    tnet n = make_net(specs[s], 7, 3, 11 + s); /* 7 samples in chunks of 3, 3, 1 */
+    tu_anet n = tu_anet_make(specs[s], 7, 3, 11 + s); /* 7 samples in chunks of 3, 3, 1 */
     if (strstr(specs[s], "batch")) { /* non-trivial running statistics */
       suri_real *st = suri_model_state(n.m);
       uint64_t r = 99;
-      for (size_t i = 0; i < suri_model_state_count(n.m); i++) st[i] = (suri_real)(0.7 + 0.5 * fabs(lcg(&r)));
+      for (size_t i = 0; i < suri_model_state_count(n.m); i++) st[i] = (suri_real)(0.7 + 0.5 * fabs(tu_lcg(&r)));
     }
     double *J = jacobians(&n);
     double *F = dense_fisher(&n, J, 1.0);
@@ -225,7 +183,7 @@ static void test_fisher_ggn_dense(void **state) {
     snprintf(what, sizeof what, "%s: Gauss-Newton", specs[s]);
     expect_op_matches(&n, SURI_CURV_GGN, F, OP_TOL, what);
     free(J), free(F);
-    free_net(&n);
+    tu_anet_free(&n);
   }
 }
 
@@ -237,7 +195,7 @@ static void test_empirical_fisher_dense(void **state) {
   static const char *const specs[] = {"mlp:4-6-3,act=tanh,loss=ce", "mlp:3-5-2,act=tanh,loss=mse",
                                       "mlp:4-5-1,act=sigmoid,loss=logistic"};
   for (size_t s = 0; s < 3; s++) {
-    tnet n = make_net(specs[s], 6, 4, 21 + s);
+    tu_anet n = tu_anet_make(specs[s], 6, 4, 21 + s);
     suri_graph *g = suri_model_graph(n.m);
     double *E = calloc(n.P * n.P, sizeof *E), *gt = malloc(n.P * sizeof *gt);
     double sc = n.loss == SURI_LOSS_MSE ? (double)n.C / 2.0 : 1.0;
@@ -254,7 +212,7 @@ static void test_empirical_fisher_dense(void **state) {
     suri_graph_set_training(g, 1);
     expect_op_matches(&n, SURI_CURV_FISHER_EMP, E, OP_TOL, specs[s]);
     free(E), free(gt);
-    free_net(&n);
+    tu_anet_free(&n);
   }
 }
 
@@ -267,7 +225,7 @@ static void test_mc_fisher(void **state) {
   static const char *const specs[] = {"mlp:4-6-3,act=tanh,loss=ce", "mlp:3-5-2,act=tanh,loss=mse",
                                       "mlp:4-5-1,act=tanh,loss=logistic"};
   for (size_t s = 0; s < 3; s++) {
-    tnet n = make_net(specs[s], 5, 5, 31 + s);
+    tu_anet n = tu_anet_make(specs[s], 5, 5, 31 + s);
     double *J = jacobians(&n), *F = dense_fisher(&n, J, 1.0);
     double err[2];
     int ks[2] = {50, 2000};
@@ -289,7 +247,7 @@ static void test_mc_fisher(void **state) {
       fail_msg("%s: MC Fisher error %.3f (k=50), %.3f (k=2000): no 1/sqrt(k) convergence",
                specs[s], err[0], err[1]);
     free(J), free(F);
-    free_net(&n);
+    tu_anet_free(&n);
   }
 }
 
@@ -297,11 +255,11 @@ static void test_mc_fisher(void **state) {
  * |u| |A| |v|); the Hessian's central difference is symmetric up to its truncation error. */
 static void test_symmetry(void **state) {
   (void)state;
-  tnet n = make_net("mlp:4-6-5-3,act=tanh,loss=ce,norm=layer", 9, 4, 41);
+  tu_anet n = tu_anet_make("mlp:4-6-5-3,act=tanh,loss=ce,norm=layer", 9, 4, 41);
   double *u = calloc(n.P, sizeof *u), *v = calloc(n.P, sizeof *v);
   double *Au = malloc(n.P * sizeof *Au), *Av = malloc(n.P * sizeof *Av);
   uint64_t r = 3;
-  for (size_t i = 0; i < n.P; i++) u[i] = lcg(&r), v[i] = lcg(&r);
+  for (size_t i = 0; i < n.P; i++) u[i] = tu_lcg(&r), v[i] = tu_lcg(&r);
   for (int k = 0; k < SURI_CURV_COUNT; k++) {
     suri_curv *c = make_op(&n, (suri_curv_kind)k, -1);
     assert_int_equal(suri_curv_apply(c, v, Av), SURI_OK);
@@ -315,14 +273,14 @@ static void test_symmetry(void **state) {
     suri_curv_free(c);
   }
   free(u), free(v), free(Au), free(Av);
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
 /* Top-k of the Fisher operator by power iteration and Lanczos vs LAPACK on the dense matrix;
  * the Ritz vectors' true residuals and their overlap with LAPACK's eigenvectors. */
 static void test_fisher_topk(void **state) {
   (void)state;
-  tnet n = make_net("mlp:5-8-4,act=tanh,loss=ce,sb2=0.1", 12, 5, 51);
+  tu_anet n = tu_anet_make("mlp:5-8-4,act=tanh,loss=ce,sb2=0.1", 12, 5, 51);
   double *J = jacobians(&n), *F = dense_fisher(&n, J, 1.0);
   size_t P = n.P;
   double *E = malloc(P * P * sizeof *E), *w = malloc(P * sizeof *w);
@@ -364,7 +322,7 @@ static void test_fisher_topk(void **state) {
   }
   free(J), free(F), free(E), free(w), free(vec), free(flat), free(Af);
   suri_curv_free(c);
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
 /* Hutchinson and SLQ on the Fisher operator: the exact trace from the dense matrix lies within
@@ -373,7 +331,7 @@ static void test_fisher_topk(void **state) {
  * density integrates to 1. */
 static void test_fisher_trace_density(void **state) {
   (void)state;
-  tnet n = make_net("mlp:5-8-4,act=tanh,loss=ce,sb2=0.1", 12, 5, 52);
+  tu_anet n = tu_anet_make("mlp:5-8-4,act=tanh,loss=ce,sb2=0.1", 12, 5, 52);
   double *J = jacobians(&n), *F = dense_fisher(&n, J, 1.0), tr = 0;
   for (size_t i = 0; i < n.P; i++) tr += F[i * n.P + i];
   suri_curv *c = make_op(&n, SURI_CURV_FISHER, -1);
@@ -404,7 +362,7 @@ static void test_fisher_trace_density(void **state) {
   suri_slq_result_free(&r);
   free(J), free(F);
   suri_curv_free(c);
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
 /* Active flat indices of layer li (W then b) from the layer table. */
@@ -420,7 +378,7 @@ static size_t layer_indices(const suri_model *m, int li, size_t *idx) {
 /* Restricting to layer l equals the (l, l) block of the dense matrix, zero elsewhere. */
 static void test_layer_restriction(void **state) {
   (void)state;
-  tnet n = make_net("mlp:4-6-5-3,act=tanh,loss=ce,sb2=0.1", 7, 4, 61);
+  tu_anet n = tu_anet_make("mlp:4-6-5-3,act=tanh,loss=ce,sb2=0.1", 7, 4, 61);
   double *J = jacobians(&n), *F = dense_fisher(&n, J, 1.0);
   size_t P = n.P, *idx = malloc(P * sizeof *idx);
   char *in = malloc(P);
@@ -450,10 +408,10 @@ static void test_layer_restriction(void **state) {
     suri_curv_free(c);
   }
   free(J), free(F), free(idx), free(in);
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
-static double loss_at(tnet *n) {
+static double loss_at(tu_anet *n) {
   double L, acc;
   assert_int_equal(suri_model_evaluate(n->m, n->N, n->x, n->loss == SURI_LOSS_CE ? n->y : NULL,
                                        n->t, &L, &acc), SURI_OK);
@@ -461,7 +419,7 @@ static double loss_at(tnet *n) {
 }
 
 /* Dense Hessian of the mean loss from loss values only: four-point second differences. */
-static double *dense_hessian(tnet *n, const size_t *idx, size_t k, double h) {
+static double *dense_hessian(tu_anet *n, const size_t *idx, size_t k, double h) {
   size_t P = n->P;
   double *H = calloc(P * P, sizeof *H);
   suri_real *p = suri_model_params(n->m);
@@ -486,7 +444,7 @@ static void test_hessian_dense(void **state) {
   static const char *const specs[] = {"mlp:3-5-3,act=tanh,loss=ce,sb2=0.1",
                                       "mlp:3-4-3-2,act=gelu,loss=mse,param=ntk,sb2=0.1"};
   for (size_t s = 0; s < 2; s++) {
-    tnet n = make_net(specs[s], 6, 4, 71 + s);
+    tu_anet n = tu_anet_make(specs[s], 6, 4, 71 + s);
     size_t P = n.P, *idx = malloc(P * sizeof *idx), k = 0;
     for (int li = 0; li < suri_model_layer_count(n.m); li++) k += layer_indices(n.m, li, idx + k);
     double *H = dense_hessian(&n, idx, k, HESS_H);
@@ -512,7 +470,7 @@ static void test_hessian_dense(void **state) {
       fail_msg("%s: smallest Hessian eigenvalue %.8g vs dense %.8g", specs[s], lam, w[0]);
     free(A), free(H), free(E), free(w), free(idx), free(before);
     suri_curv_free(c);
-    free_net(&n);
+    tu_anet_free(&n);
   }
 }
 
@@ -521,7 +479,7 @@ static void test_hessian_dense(void **state) {
  * block and dropout counter come back unchanged and the operator is deterministic. */
 static void test_batch_stats(void **state) {
   (void)state;
-  tnet n = make_net("mlp:3-6-3,act=tanh,norm=batch,loss=ce", 5, 5, 81);
+  tu_anet n = tu_anet_make("mlp:3-6-3,act=tanh,norm=batch,loss=ce", 5, 5, 81);
   size_t P = n.P, ns = suri_model_state_count(n.m);
   suri_graph *g = suri_model_graph(n.m);
   suri_real *st0 = malloc(ns * sizeof *st0);
@@ -567,12 +525,12 @@ static void test_batch_stats(void **state) {
   if (!(e <= OP_TOL * 10)) fail_msg("training-mode Fisher: relative error %.3e", e);
   free(A), free(F), free(J), free(seed), free(f), free(st0);
   suri_curv_free(c);
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
 static void test_errors(void **state) {
   (void)state;
-  tnet n = make_net("mlp:3-4-2,act=tanh,loss=ce", 4, 4, 91);
+  tu_anet n = tu_anet_make("mlp:3-4-2,act=tanh,loss=ce", 4, 4, 91);
   suri_curv *c = NULL;
   suri_curv_opts o = suri_curv_defaults();
   o.layer = 2;
@@ -605,7 +563,7 @@ static void test_errors(void **state) {
   assert_int_equal(suri_curv_kind_parse("ggn", &k), SURI_OK);
   assert_int_equal(k, SURI_CURV_GGN);
   tu_expect_status(suri_curv_kind_parse("hess", &k), SURI_ERR_ARG, "unknown curvature");
-  free_net(&n);
+  tu_anet_free(&n);
 }
 
 int main(void) {
