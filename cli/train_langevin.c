@@ -223,10 +223,15 @@ static int stopped(lv_run *r) {
   return sig == SIGINT ? CLI_SIGINT : sig == SIGTERM ? CLI_SIGTERM : CLI_FAIL;
 }
 
-static int diverged(lv_run *r) {
+/* A failed step: non-finite values stop the run (--on-nonfinite stop) with advice; any other
+ * library failure is reported as it is. */
+static int step_failed(lv_run *r, suri_status st) {
   train_progress_clear(&r->prog);
-  return cli_fail(SURI_ERR_NUMERIC, "--optim %s stopped at step %lld (--on-nonfinite stop; the "
-                  "last checkpoint in %s is kept, no model file is written); lower --lr",
+  if (st != SURI_ERR_NUMERIC)
+    return cli_fail(st, "--optim %s failed at step %lld (the last checkpoint in %s is kept)",
+                    r->o->optim, (long long)lv_steps(r) + 1, r->o->out);
+  return cli_fail(st, "--optim %s stopped at step %lld (--on-nonfinite stop; the last "
+                  "checkpoint in %s is kept, no model file is written); lower --lr",
                   r->o->optim, (long long)lv_steps(r) + 1, r->o->out);
 }
 
@@ -235,7 +240,8 @@ static int loop(lv_run *r) {
   volatile const int *stop = train_stop_flag();
   event(r, SURI_EV_START, NULL);
   for (int64_t k = lv_steps(r); k < r->total; k = lv_steps(r)) {
-    if (one_step(r)) return diverged(r);
+    suri_status st = one_step(r);
+    if (st) return step_failed(r, st);
     k = lv_steps(r);
     if (o->log_every > 0 && k % o->log_every == 0)
       lv_metrics_line(r, "step", r->loss_sum / (double)r->loss_n, NAN, NAN);
