@@ -87,8 +87,15 @@ int cli_data_error(const char *cmd, const char *flag, const char *spec, suri_sta
  * curvature operator's work vectors for batch B. Upper estimates. */
 double cli_curv_bytes(const suri_model_spec *spec, int64_t B, double vectors, double *op_bytes);
 
-/* Applies --threads (0 = all cores). Returns CLI_OK or CLI_FAIL. */
+/* Applies --threads (0 = all cores). Returns CLI_OK or CLI_FAIL. With more than one thread
+ * and no OMP_WAIT_POLICY in the environment the process re-executes itself with
+ * OMP_WAIT_POLICY=PASSIVE first (util.c says why), so call it before any output or work. */
 int cli_set_threads(int64_t n);
+/* The same without the re-execution, for paths whose parallel work is all OpenMP (OpenBLAS
+ * runs single-threaded inside it: the particle methods), where spinning workers are faster. */
+int cli_set_threads_omp(int64_t n);
+/* Keeps main's argv (NULL-terminated) for cli_set_threads's re-execution. */
+void cli_remember_argv(char **argv);
 
 /* mkdir -p. Returns SURI_OK or SURI_ERR_IO with a message naming the path. */
 suri_status cli_mkdirs(const char *path);

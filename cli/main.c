@@ -80,6 +80,7 @@ int main(int argc, char **argv) {
   /* A write past the file-size limit (ulimit -f) then fails with EFBIG, which the atomic
    * writer reports and cleans up, instead of killing the process with SIGXFSZ mid-file. */
   signal(SIGXFSZ, SIG_IGN);
+  cli_remember_argv(argv);
   if (argc < 2) {
     usage_main(stderr);
     return CLI_USAGE;

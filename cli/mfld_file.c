@@ -74,7 +74,7 @@ static void print_eval(const char *path, const char *spec, const suri_dataset *d
 int cli_mfld_eval(const char *path, const char *data, int64_t threads, int json,
                   const char *bad_flag) {
   if (bad_flag) return not_for_particles("eval", bad_flag, path);
-  int rc = cli_set_threads(threads);
+  int rc = cli_set_threads_omp(threads);
   if (rc) return rc;
   suri_dataset *d = NULL;
   suri_mfld *m = NULL;

@@ -40,6 +40,11 @@ static cJSON *config_json(const train_opts *o) {
   cJSON_AddNumberToObject(j, "steps", (double)o->steps);
   cJSON_AddNumberToObject(j, "seed", (double)o->seed);
   cJSON_AddNumberToObject(j, "threads", (double)o->threads);
+  /* The OpenMP wait policy the run had (cli_set_threads sets PASSIVE for > 1 thread when the
+   * environment chose none): it changes speed, never results. */
+  const char *wait = getenv("OMP_WAIT_POLICY");
+  if (wait) cJSON_AddStringToObject(j, "omp_wait_policy", wait);
+  else cJSON_AddNullToObject(j, "omp_wait_policy");
   cJSON_AddNumberToObject(j, "checkpoint_every", (double)o->checkpoint_every);
   cJSON_AddNumberToObject(j, "log_every", (double)o->log_every);
   if (train_is_sampler(o->optim)) { /* the samplers' and asgd's settings, all resolved */

@@ -319,7 +319,7 @@ int mfld_train_run(mfld_opts *o, int write_config) {
   r.total = o->c.epochs;
   r.ckpt_epoch = -1;
   train_signals_install();
-  int rc = cli_set_threads(o->threads);
+  int rc = cli_set_threads_omp(o->threads);
   if (!rc) {
     o->threads = suri_get_threads(); /* the resolved count goes into config.json */
     rc = load_data(&r);

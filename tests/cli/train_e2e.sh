@@ -173,4 +173,17 @@ expect 0 "$S" train --resume "$T/full-adam" --quiet
 expect_msg 1 "beyond" "$S" train --resume "$T/full-adam" --steps 5 --quiet
 has "$T/full-adam/config.json" '"steps": 20' "a refused resume leaves config.json as it was"
 
+# More than one thread and no OMP_WAIT_POLICY: suri re-executes itself with PASSIVE (spinning
+# OpenMP workers would take the cores OpenBLAS's threads need); config.json records the
+# policy the run had. A policy the user chose is kept. (Under tests/valgrind the wrapper sets
+# PASSIVE itself, so that no re-execution leaves valgrind; these checks hold there too.)
+W=(--data "$DATA" --model mlp:8-16-3 --steps 2 --quiet)
+expect 0 env -u OMP_WAIT_POLICY "$S" train "${W[@]}" --threads 2 --out "$T/wait2"
+has "$T/wait2/config.json" '"omp_wait_policy": "PASSIVE"' "2 threads run with PASSIVE"
+expect 0 env OMP_WAIT_POLICY=ACTIVE "$S" train "${W[@]}" --threads 2 --out "$T/waitA"
+has "$T/waitA/config.json" '"omp_wait_policy": "ACTIVE"' "a chosen policy is kept"
+CHECKS=$((CHECKS + 1))
+cmp -s "$T/wait2/model.safetensors" "$T/waitA/model.safetensors" ||
+  fail "the wait policy changed the model"
+
 finish

@@ -24,8 +24,12 @@ suri=$(cd "$build" && pwd)/suri
 work=$(mktemp -d "${TMPDIR:-/tmp}/suri-valgrind.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/logs"
+# OMP_WAIT_POLICY set here keeps suri from re-executing itself with it (cli/util.c), which
+# would leave valgrind (children are not traced).
 cat >"$work/suri" <<WRAP
 #!/bin/sh
+OMP_WAIT_POLICY=\${OMP_WAIT_POLICY:-PASSIVE}
+export OMP_WAIT_POLICY
 exec valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite \\
   --show-leak-kinds=definite --suppressions="$PWD/tests/valgrind/suri.supp" \\
   --log-file="$work/logs/vg.%p.log" "$suri" "\$@"
