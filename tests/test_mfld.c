@@ -16,6 +16,7 @@
 #include "mfld/vec.h"
 #include "suri/io.h"
 #include "suri/mfld.h"
+#include "lgv_targets.h"
 #include "testutil.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -54,30 +55,6 @@ static suri_mfld_config linear_cfg(int64_t M, double l1, double l2, double eta) 
   return c;
 }
 
-/* Solves (X^T X / n + 2 l1 I) m = X^T y / n by Gaussian elimination (d <= 8). */
-static void ridge(const suri_dataset *ds, double l1, double *m) {
-  const int64_t n = ds->n, d = ds->dim;
-  double A[8][9];
-  for (int64_t a = 0; a < d; a++) {
-    for (int64_t b = 0; b <= d; b++) A[a][b] = 0;
-    for (int64_t i = 0; i < n; i++) {
-      for (int64_t b = 0; b < d; b++)
-        A[a][b] += (double)ds->x[i * d + a] * ds->x[i * d + b] / (double)n;
-      A[a][d] += (double)ds->x[i * d + a] * ds->t[i] / (double)n;
-    }
-    A[a][a] += 2 * l1;
-  }
-  for (int64_t c = 0; c < d; c++)
-    for (int64_t r = c + 1; r < d; r++) {
-      double f = A[r][c] / A[c][c];
-      for (int64_t b = c; b <= d; b++) A[r][b] -= f * A[c][b];
-    }
-  for (int64_t c = d - 1; c >= 0; c--) {
-    double s = A[c][d];
-    for (int64_t b = c + 1; b < d; b++) s -= A[c][b] * m[b];
-    m[c] = s / A[c][c];
-  }
-}
 
 /* Batch-means accumulator: values added one per step, batches of fixed length. */
 typedef struct bmeans {
@@ -140,7 +117,7 @@ static void test_linear_closed_form(void **state) {
   const int64_t M = 50, d = 4;
   suri_dataset *ds = gauss_set(30, d, 11);
   double mr[4];
-  ridge(ds, l1, mr);
+  tu_ridge(ds, l1, mr);
   suri_mfld_config c = linear_cfg(M, l1, l2, eta);
   c.init_std = 0.5;
   suri_mfld *m = NULL;
@@ -390,7 +367,7 @@ static void test_noise_scaling(void **state) {
   const double l1 = 0.5, l2 = 0.1, etas[2] = {0.2, 0.8};
   suri_dataset *ds = gauss_set(20, 1, 8);
   double mr;
-  ridge(ds, l1, &mr);
+  tu_ridge(ds, l1, &mr);
   for (int e = 0; e < 2; e++) {
     suri_mfld_config c = linear_cfg(1000, l1, l2, etas[e]);
     c.seed = 100 + (uint64_t)e;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "suri/mfld.h"
+#include "lgv_targets.h"
 #include "testutil.h"
 
 #define PI 3.14159265358979323846
@@ -27,29 +28,6 @@ static suri_mfld_config linear_cfg(int64_t M, double l1, double l2) {
   return c;
 }
 
-static void ridge(const suri_dataset *ds, double l1, double *m) {
-  const int64_t n = ds->n, d = ds->dim;
-  double A[8][9];
-  for (int64_t a = 0; a < d; a++) {
-    for (int64_t b = 0; b <= d; b++) A[a][b] = 0;
-    for (int64_t i = 0; i < n; i++) {
-      for (int64_t b = 0; b < d; b++)
-        A[a][b] += (double)ds->x[i * d + a] * ds->x[i * d + b] / (double)n;
-      A[a][d] += (double)ds->x[i * d + a] * ds->t[i] / (double)n;
-    }
-    A[a][a] += 2 * l1;
-  }
-  for (int64_t c = 0; c < d; c++)
-    for (int64_t r = c + 1; r < d; r++) {
-      double f = A[r][c] / A[c][c];
-      for (int64_t b = c; b <= d; b++) A[r][b] -= f * A[c][b];
-    }
-  for (int64_t c = d - 1; c >= 0; c--) {
-    double s = A[c][d];
-    for (int64_t b = c + 1; b < d; b++) s -= A[c][b] * m[b];
-    m[c] = s / A[c][c];
-  }
-}
 
 /* v = (1/n) sum_i g_i x_i */
 static void dual_mean(const suri_dataset *ds, const double *g, double *v) {
@@ -115,7 +93,7 @@ static void test_pda_exact_oracle(void **state) {
   const int64_t n = 30, p = 4, T = 200;
   suri_dataset *ds = gauss_set(n, p, 31);
   double mr[4], hist[200][30], worst_w = 0;
-  ridge(ds, l1, mr);
+  tu_ridge(ds, l1, mr);
   suri_mfld_config c = linear_cfg(1, l1, l2);
   suri_mfld *m = NULL;
   assert_int_equal(suri_mfld_new(&c, p, &m), SURI_OK);
@@ -166,7 +144,7 @@ static void test_psdca_exact_oracle(void **state) {
   const int64_t n = 30, p = 4;
   suri_dataset *ds = gauss_set(n, p, 41);
   double mr[4], g[30] = {0}, y[30], v[4], Dprev = -INFINITY, worst_drop = 0;
-  ridge(ds, l1, mr);
+  tu_ridge(ds, l1, mr);
   for (int64_t i = 0; i < n; i++) y[i] = ds->t[i];
   suri_rng r = suri_rng_make(3, SURI_RNG_SHUFFLE);
   for (int k = 0; k < 3000; k++) {

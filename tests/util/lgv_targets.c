@@ -81,3 +81,27 @@ linreg_obj lgv_linreg_make(int64_t n, double s2, uint64_t seed) {
   }
   return o;
 }
+
+void tu_ridge(const suri_dataset *ds, double l1, double *m) {
+  const int64_t n = ds->n, d = ds->dim;
+  double A[8][9];
+  for (int64_t a = 0; a < d; a++) {
+    for (int64_t b = 0; b <= d; b++) A[a][b] = 0;
+    for (int64_t i = 0; i < n; i++) {
+      for (int64_t b = 0; b < d; b++)
+        A[a][b] += (double)ds->x[i * d + a] * ds->x[i * d + b] / (double)n;
+      A[a][d] += (double)ds->x[i * d + a] * ds->t[i] / (double)n;
+    }
+    A[a][a] += 2 * l1;
+  }
+  for (int64_t c = 0; c < d; c++)
+    for (int64_t r = c + 1; r < d; r++) {
+      double f = A[r][c] / A[c][c];
+      for (int64_t b = c; b <= d; b++) A[r][b] -= f * A[c][b];
+    }
+  for (int64_t c = d - 1; c >= 0; c--) {
+    double s = A[c][d];
+    for (int64_t b = c + 1; b < d; b++) s -= A[c][b] * m[b];
+    m[c] = s / A[c][c];
+  }
+}

@@ -1,9 +1,10 @@
-/* lgv_targets.h - closed-form finite-sum targets for the Langevin tests (test_langevin.c):
+/* lgv_targets.h - closed-form targets for the Langevin and mean-field tests (test_langevin.c,
  * the isotropic Gaussian f_i(x) = ||x - a_i||^2 / 2 and linear regression
  * f_i(x) = (y_i - z_i . x)^2 / (2 s2) in the suri_objective form (mean gradients, double). */
 #ifndef SURI_LGV_TARGETS_H
 #define SURI_LGV_TARGETS_H
 
+#include "suri/data.h"
 #include "suri/langevin.h"
 
 /* Isotropic Gaussian: f_i(x) = ||x - a_i||^2 / 2, a: (n, d). */
@@ -29,5 +30,10 @@ void lgv_gauss_free(gauss_obj *o);
 suri_objective lgv_gauss_objective(gauss_obj *o);
 /* p = 2 correlated Gaussian features (z2 = z1/2 + N(0,1)), y = z . (1, -0.5) + N(0, s2). */
 linreg_obj lgv_linreg_make(int64_t n, double s2, uint64_t seed);
+
+/* The closed-form mean of the linear mean-field model's stationary law (test_mfld.c,
+ * test_pda.c): solves (X^T X / n + 2 l1 I) m = X^T t / n for the targets t of ds by Gaussian
+ * elimination; d = ds->dim <= 8. */
+void tu_ridge(const suri_dataset *ds, double l1, double *m);
 
 #endif
