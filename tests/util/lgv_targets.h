@@ -1,4 +1,5 @@
-/* lgv_targets.h - closed-form targets for the Langevin and mean-field tests (test_langevin.c,
+/* lgv_targets.h - closed forms for the Langevin and mean-field tests (test_langevin.c, test_mfld.c,
+ * test_pda.c):
  * the isotropic Gaussian f_i(x) = ||x - a_i||^2 / 2 and linear regression
  * f_i(x) = (y_i - z_i . x)^2 / (2 s2) in the suri_objective form (mean gradients, double). */
 #ifndef SURI_LGV_TARGETS_H
