@@ -8,6 +8,7 @@
  * and needs no gradient. So a training step is 2 B (2 sum IN OUT + sum_{l >= 2} IN OUT) flops
  * and an inference pass 2 B sum IN OUT; biases, activations and the loss are not counted. */
 #include <getopt.h>
+#include <math.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -16,6 +17,7 @@
 #include "cli.h"
 #include "suri/nn.h"
 #include "suri/optim.h"
+#include "suri/train.h"
 
 #define POOL 8
 #define DEF_MODEL "mlp:784-256-10"
@@ -29,6 +31,7 @@ void usage_bench(FILE *f) {
   fprintf(f,
           "usage: suri bench train [--model SPEC] [--batch N] [--steps N] [--warmup N]\n"
           "                        [--optim NAME] [--threads N] [--seed N] [--no-fuse]\n"
+          "                        [--no-fold]\n"
           "       suri bench infer [--model SPEC] [--batch N] [--iters N] [--warmup N]\n"
           "                        [--threads N] [--seed N] [--no-fuse]\n\n"
           "Times training steps (forward + backward + optimizer update) or inference passes\n"
@@ -36,6 +39,8 @@ void usage_bench(FILE *f) {
           "timing (uniform [0,1) inputs, uniform labels; %d batches used in turn), and prints\n"
           "one JSON object: bench, model, batch, threads, steps, seconds, samples_per_s,\n"
           "ms_per_step, gflops, peak_rss_mb, blas.\n"
+          "A training step is suri_model_train_step: with plain SGD (sgd, momentum 0) the\n"
+          "update of each dense weight is folded into its weight-gradient GEMM.\n"
           "gflops counts the GEMM flops actually run: per layer (IN -> OUT) and sample 2 IN OUT\n"
           "forward, 2 IN OUT for the weight gradient and 2 IN OUT for the input gradient (not\n"
           "for the first layer, whose input is the data).\n\n"
@@ -50,13 +55,15 @@ void usage_bench(FILE *f) {
           "  --threads N    threads, 0 = all cores                      (default 0)\n"
           "  --seed N       seed of the data and the initialisation     (default %d)\n"
           "  --no-fuse      run dense and activation as separate ops (to measure the fusion)\n"
+          "  --no-fold      train: gradient, then a separate optimizer pass (to measure the\n"
+          "                 folding)\n"
           "  -h, --help     show this help\n",
           POOL, DEF_MODEL, DEF_BATCH, DEF_STEPS, DEF_STEPS, DEF_WARMUP, SURI_OPTIM_NAMES,
           DEF_OPTIM, DEF_SEED);
 }
 
 typedef struct bench_opts {
-  int infer, no_fuse;
+  int infer, no_fuse, no_fold;
   const char *model, *optim;
   int64_t batch, steps, warmup, threads;
   uint64_t seed;
@@ -68,9 +75,10 @@ static int parse(int argc, char **argv, bench_opts *o) {
       {"steps", required_argument, 0, 's'},  {"iters", required_argument, 0, 'i'},
       {"warmup", required_argument, 0, 'w'}, {"optim", required_argument, 0, 'o'},
       {"threads", required_argument, 0, 't'}, {"seed", required_argument, 0, 'S'},
-      {"no-fuse", no_argument, 0, 'F'},      {"help", no_argument, 0, 'h'},
+      {"no-fuse", no_argument, 0, 'F'},      {"no-fold", no_argument, 0, 'D'},
+      {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
-  *o = (bench_opts){0, 0, DEF_MODEL, DEF_OPTIM, DEF_BATCH, DEF_STEPS, DEF_WARMUP, 0, DEF_SEED};
+  *o = (bench_opts){0, 0, 0, DEF_MODEL, DEF_OPTIM, DEF_BATCH, DEF_STEPS, DEF_WARMUP, 0, DEF_SEED};
   if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
     usage_bench(stdout);
     return -1;
@@ -94,6 +102,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
     case 't': rc = cli_parse_i64("bench", "--threads", optarg, 0, 1024, &o->threads); break;
     case 'S': rc = cli_parse_u64("bench", "--seed", optarg, UINT64_MAX, &o->seed); break;
     case 'F': o->no_fuse = 1; break;
+    case 'D': o->no_fold = 1; break;
     case 'h': usage_bench(stdout); return -1;
     default: return cli_getopt_error("bench", c, argc, argv);
     }
@@ -128,8 +137,9 @@ static suri_status make_pool(const suri_model_spec *s, int64_t B, uint64_t seed,
 }
 
 /* One timed unit: a training step (batch k of the pool) or an inference pass. */
-static suri_status bench_step(suri_model *m, suri_optim *opt, const pool *p, int64_t B,
-                              int64_t k, suri_real *out) {
+static suri_status bench_step(const bench_opts *o, suri_model *m, suri_optim *opt,
+                              const pool *p, int64_t k, suri_real *out) {
+  int64_t B = o->batch;
   const suri_model_spec *s = suri_model_get_spec(m);
   int64_t in = s->width[0], ow = s->width[s->n_widths - 1], j = k % POOL;
   const suri_real *x = p->x + j * B * in;
@@ -137,9 +147,15 @@ static suri_status bench_step(suri_model *m, suri_optim *opt, const pool *p, int
   int ce = s->loss == SURI_LOSS_CE;
   suri_status st = suri_model_set_batch(m, B, x, ce ? p->y + j * B : NULL,
                                         ce ? NULL : p->t + j * B * ow);
-  double loss;
-  if (!st) st = suri_model_loss_grad(m, &loss);
-  if (!st) st = suri_optim_step(opt, suri_model_params(m), suri_model_grads(m), SURI_LR_DEFAULT);
+  double loss = 0;
+  if (!st && o->no_fold) {
+    st = suri_model_loss_grad(m, &loss);
+    if (!st) st = suri_optim_step(opt, suri_model_params(m), suri_model_grads(m), SURI_LR_DEFAULT);
+  } else if (!st) {
+    st = suri_model_train_step(m, opt, SURI_LR_DEFAULT, &loss);
+  }
+  if (!st && !isfinite(loss))
+    st = suri_fail(SURI_ERR_NUMERIC, "the loss of step %lld is not finite", (long long)k + 1);
   return st;
 }
 
@@ -181,6 +197,7 @@ static void report(const bench_opts *o, const suri_model *m, double secs) {
   cJSON_AddStringToObject(j, "blas", suri_blas_info());
   cJSON_AddStringToObject(j, "real", SURI_REAL_NAME);
   cJSON_AddBoolToObject(j, "fused", !o->no_fuse);
+  if (!o->infer) cJSON_AddBoolToObject(j, "folded", !o->no_fold);
   char *text = cJSON_PrintUnformatted(j);
   if (text) printf("%s\n", text);
   cJSON_free(text);
@@ -204,10 +221,10 @@ static int run_bench(const bench_opts *o, suri_model *m) {
     out = suri_alloc((size_t)(o->batch * s->width[s->n_widths - 1]) * sizeof(suri_real));
     if (!out) st = SURI_ERR_NOMEM;
   }
-  for (int64_t k = 0; !st && k < o->warmup; k++) st = bench_step(m, opt, &p, o->batch, k, out);
+  for (int64_t k = 0; !st && k < o->warmup; k++) st = bench_step(o, m, opt, &p, k, out);
   double t0 = cli_now();
   for (int64_t k = 0; !st && k < o->steps; k++)
-    st = bench_step(m, opt, &p, o->batch, o->warmup + k, out);
+    st = bench_step(o, m, opt, &p, o->warmup + k, out);
   double secs = cli_now() - t0;
   if (st) rc = cli_fail(st, "bench %s failed", o->infer ? "infer" : "train");
   else report(o, m, secs);

@@ -291,6 +291,33 @@ static void test_activation_stability(void **state) {
   }
 }
 
+/* Every activation maps NaN to NaN (as torch does), so a NaN upstream reaches the loss and the
+ * trainers' checks instead of vanishing; fused with a dense layer too. */
+static void test_activation_nan(void **state) {
+  (void)state;
+  for (int kind = SURI_OP_RELU; kind <= SURI_OP_IDENTITY; kind++) {
+    for (int fused = 0; fused < 2; fused++) {
+      opcase c;
+      oc_begin(&c);
+      suri_node x = oc_input(&c, "x", 1, (int64_t[]){3}), h = x;
+      if (fused) {
+        suri_node W = suri_param(c.g, "W", 2, (int64_t[]){3, 3});
+        h = suri_dense(c.g, x, W, (suri_node){-1}, 1, 1);
+      }
+      c.out = suri_graph_op(c.g, (suri_op_kind)kind, 1, &h, NULL);
+      oc_compile(&c, 1, 1, 61);
+      for (int k = 0; k < 3; k++) val(&c, x)[k] = (suri_real)(k == 1 ? NAN : -1.0);
+      oc_forward(&c);
+      const suri_real *y = val(&c, c.out);
+      for (int k = 0; k < 3; k++)
+        if ((fused || k == 1) && !isnan(y[k]))
+          fail_msg("%s(NaN) = %g (fused %d)", suri_graph_node_kind(c.g, c.out), (double)y[k],
+                   fused);
+      oc_end(&c);
+    }
+  }
+}
+
 /* ---- reductions and reshape --------------------------------------------------------------- */
 static void test_sum_mean(void **state) {
   (void)state;
@@ -735,6 +762,7 @@ int main(void) {
       cmocka_unit_test(test_scale_bias_add),
       cmocka_unit_test(test_activations),
       cmocka_unit_test(test_activation_stability),
+      cmocka_unit_test(test_activation_nan),
       cmocka_unit_test(test_sum_mean),
       cmocka_unit_test(test_reshape),
       cmocka_unit_test(test_batch_norm),

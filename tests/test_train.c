@@ -104,15 +104,18 @@ static int stop_cb(const suri_train_event *ev, void *user) {
   return ev->kind == SURI_EV_STEP && ev->step == s->at;
 }
 
-static void resume_case(int64_t stop_step) {
+/* optim: adam, or sgd (whose steps fold the update into backward, suri_model_train_step). */
+static void resume_case(int64_t stop_step, const char *optim) {
   suri_dataset *tr = load(DATA_A);
   const char *full = tu_tmpdir(), *part = tu_tmpdir();
   suri_model *a = make_model(SPEC_A, 32, 5);
   suri_train_config c = config_a(full);
+  c.optim = optim;
   assert_int_equal(suri_train_run(a, tr, NULL, &c, NULL, NULL, NULL), SURI_OK);
 
   suri_model *r = make_model(SPEC_A, 32, 5);
   c = config_a(part);
+  c.optim = optim;
   stop_at s = {stop_step, 0};
   suri_status st = suri_train_run(r, tr, NULL, &c, stop_cb, &s, NULL);
   tu_expect_status(st, SURI_ERR_INTERRUPTED, "stopped at step");
@@ -143,12 +146,17 @@ static void resume_case(int64_t stop_step) {
 
 static void test_resume_mid_epoch(void **state) {
   (void)state;
-  resume_case(13);
+  resume_case(13, "adam");
+}
+
+static void test_resume_sgd_folded(void **state) {
+  (void)state;
+  resume_case(17, "sgd");
 }
 
 static void test_resume_epoch_boundary(void **state) {
   (void)state;
-  resume_case(20);
+  resume_case(20, "adam");
 }
 
 static void test_resume_mismatch(void **state) {
@@ -272,6 +280,7 @@ int main(void) {
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_resume_mid_epoch),
       cmocka_unit_test(test_resume_epoch_boundary),
+      cmocka_unit_test(test_resume_sgd_folded),
       cmocka_unit_test(test_resume_mismatch),
       cmocka_unit_test(test_stop_flag),
       cmocka_unit_test(test_nonfinite_loss),

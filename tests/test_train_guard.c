@@ -87,23 +87,39 @@ static int count_events(const suri_train_event *ev, void *user) {
   return 0;
 }
 
-/* stop: the message names the step where the NaN sample first comes up and what turned
- * non-finite. With tanh the NaN reaches the loss; with relu it does not (relu(NaN) is 0 in
- * suri's kernel, as x > 0 is false), but the first layer's weight gradient x^T delta does. */
+/* stop: the message names the step where the bad sample first comes up and what turned
+ * non-finite. With tanh a NaN feature reaches the loss. The relu case makes the loss finite
+ * and only a gradient non-finite: the sample's feature 2 is +Inf and column 2 of fc1.weight is
+ * negative, so its pre-activations are -Inf, relu gives 0 (a finite forward pass), and the
+ * weight gradient delta^T x has 0 * Inf = NaN in that column. */
 static void test_stop_names_step(void **state) {
   (void)state;
   suri_dataset *d = small_set(5);
-  const char *specs[] = {"mlp:4-6-2,act=tanh", "mlp:4-6-2"};
-  const char *what[] = {"the loss is NaN", "the gradient of fc1.weight has a NaN at element"};
-  for (int i = 0; i < 2; i++) {
+  const char *specs[] = {"mlp:4-6-2,act=tanh", "mlp:4-6-2", "mlp:4-6-2"};
+  const char *optim[] = {"momentum", "momentum", "sgd"};
+  const char *what[] = {"the loss is NaN", "the gradient of fc1.weight has a NaN at element",
+                        /* plain SGD is folded into backward under stop: the weight itself */
+                        "the parameter fc1.weight has a NaN at element"};
+  for (int i = 0; i < 3; i++) {
     suri_model *m = make_model(specs[i], 8);
+    if (i >= 1) {
+      d->x[5 * 4 + 2] = (suri_real)INFINITY;
+      const suri_model_tensor *w = suri_model_tensor_at(m, 0);
+      assert_string_equal(w->name, "fc1.weight");
+      for (int64_t j = 0; j < w->dim[0]; j++) { /* -1 - |w|: stays negative for a few steps */
+        suri_real *v = suri_model_params(m) + w->offset + j * 4 + 2;
+        *v = (suri_real)(-1.0 - fabs((double)*v));
+      }
+    }
     suri_train_config c = base_config();
+    c.optim = optim[i];
     char want[128];
     snprintf(want, sizeof want, "non-finite value at step %lld (epoch 1): %s",
              (long long)step_of_sample(d, 0, 5), what[i]);
     tu_expect_status(suri_train_run(m, d, NULL, &c, NULL, NULL, NULL), SURI_ERR_NUMERIC, want);
     assert_non_null(strstr(suri_last_error(), "--on-nonfinite stop"));
-    assert_true(all_finite(m)); /* the poisoned update was never applied */
+    if (i < 2) assert_true(all_finite(m)); /* the poisoned update was never applied */
+    else assert_false(all_finite(m));      /* folded: it was, and the run stopped on it */
     suri_model_free(m);
   }
   suri_dataset_free(d);

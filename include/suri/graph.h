@@ -173,6 +173,21 @@ void suri_graph_set_grad_overwrite(suri_graph *g, int overwrite);
  * either way; off is for tests and measurements. */
 void suri_graph_set_fusion(suri_graph *g, int on);
 
+/* Plain SGD folded into backward (off by default; SURI_ERR_ARG for an lr that is negative or
+ * not finite). While on, each backward pass updates every foldable parameter in place,
+ * W -= lr * dL/dW, inside its weight-gradient GEMM (beta = 1 on W), instead of writing dL/dW:
+ * the gradient block keeps its old contents for those parameters, and the update pass that
+ * would read that gradient and W again is saved. Other parameters get their gradients as
+ * usual. A foldable parameter is the weight of a dense node that no other op reads (see
+ * suri_graph_param_foldable); its node's input gradient is computed from the weight before the
+ * update. The result differs from backward + suri_sgd_step by rounding only (the GEMM adds
+ * (-lr sw) times its sum to W, where the separate update rounds sw sum and lr g on their own).
+ * Meant to be switched on around one backward pass (suri_model_train_step does) and off
+ * after it. */
+suri_status suri_graph_set_sgd_fold(suri_graph *g, int on, double lr);
+/* 1 if backward with SGD folding updates parameter node `param` in place (compiled graphs). */
+int suri_graph_param_foldable(const suri_graph *g, suri_node param);
+
 /* Dropout randomness: stream and a call counter advanced by each training forward pass. */
 void suri_graph_set_rng(suri_graph *g, suri_rng rng);
 uint64_t suri_graph_rng_calls(const suri_graph *g);

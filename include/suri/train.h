@@ -23,6 +23,7 @@
 
 #include "suri/data.h"
 #include "suri/nn.h"
+#include "suri/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,7 +38,11 @@ extern "C" {
  * name, e.g. "gradient of fc2.weight (NaN at element 17)"). */
 typedef enum suri_nonfinite_policy {
   SURI_NONFINITE_STOP,    /* stop: SURI_ERR_NUMERIC; the last checkpoint on disk is kept as it
-                             is and no model file is written (default) */
+                             is and no model file is written (default). With plain SGD the
+                             steps fold the weights' update into backward
+                             (suri_model_train_step), so a non-finite weight gradient is
+                             caught in the parameter after the update, and the model in memory
+                             holds that update */
   SURI_NONFINITE_SKIP,    /* "skip-step": a non-finite loss or gradient skips that step's
                              update (the batch is dropped and not counted in the metrics);
                              after SURI_NONFINITE_MAX_SKIPS skips in a row, or a parameter that
@@ -119,6 +124,21 @@ typedef struct suri_train_summary {
 suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_dataset *test,
                            const suri_train_config *cfg, suri_train_callback cb, void *user,
                            suri_train_summary *out);
+
+/* One training step on the model's current batch (suri_model_set_batch first): forward, the
+ * loss into *loss, backward and the update of `o` with learning rate lr (SURI_LR_DEFAULT: the
+ * optimizer's own). The same as suri_model_loss_grad followed by suri_optim_step, except:
+ * - a step whose loss is NaN or infinite changes no parameter and no optimizer state (*loss
+ *   says so, the status is SURI_OK; check it);
+ * - for plain SGD (kind sgd or momentum with momentum 0, weight_decay 0) the update of every
+ *   dense weight is folded into backward (suri_graph_set_sgd_fold): the result differs from
+ *   the two calls by rounding only, and the gradient block is not written for those weights
+ *   (it holds the other parameters' gradients of this step).
+ * Errors: SURI_ERR_ARG for NULL arguments, an optimizer of another size, a bad lr; what the
+ * passes return. Never allocates. */
+suri_status suri_model_train_step(suri_model *m, suri_optim *o, double lr, double *loss);
+/* 1 if suri_model_train_step folds the update of `o` into backward (plain SGD), else 0. */
+int suri_train_step_folds(const suri_optim *o);
 
 /* Checks that a data set fits a model (input width, classes vs outputs, targets). */
 suri_status suri_train_check_data(const suri_model *m, const suri_dataset *d, const char *what);

@@ -230,9 +230,11 @@ static size_t round_up(size_t n) { return (n + SURI_ALIGN - 1) / SURI_ALIGN * SU
 
 /* Counts the op consumers of every node and pairs each dense node with the point-wise
  * activation that is its only consumer (the activation's definition has fused kernels). The
- * dense output stays a real node (value and gradient), since layer tables point at it. */
+ * dense output stays a real node (value and gradient), since layer tables point at it. Marks
+ * the foldable dense weights (see src/graph/run.c). */
 static void plan_fusion(suri_graph *g) {
-  for (int32_t i = 0; i < g->n; i++) g->nodes[i].n_consumers = 0, g->nodes[i].fuse = -1;
+  for (int32_t i = 0; i < g->n; i++)
+    g->nodes[i].n_consumers = 0, g->nodes[i].fuse = -1, g->nodes[i].foldable = 0;
   for (int32_t i = 0; i < g->n; i++) {
     const graph_node *nd = &g->nodes[i];
     if (nd->type != NODE_OP) continue;
@@ -247,6 +249,14 @@ static void plan_fusion(suri_graph *g) {
     if (d->type != NODE_OP || d->op != SURI_OP_DENSE || d->n_consumers != 1) continue;
     d->fuse = i;
     a->fuse = a->in[0];
+  }
+  /* A dense weight read by no other op may be updated in place by backward (SGD folding):
+   * one consumer, and that consumer reads it only as its weight. */
+  for (int32_t i = 0; i < g->n; i++) {
+    const graph_node *d = &g->nodes[i];
+    if (d->type != NODE_OP || d->op != SURI_OP_DENSE) continue;
+    graph_node *w = &g->nodes[d->in[1]];
+    w->foldable = w->type == NODE_PARAM && w->needs_grad && w->n_consumers == 1;
   }
 }
 

@@ -28,6 +28,8 @@ typedef struct graph_node {
   int touched;       /* backward: gradient received something (its first writer overwrote) */
   int bias_done;     /* backward: a fused activation already wrote this dense node's db */
   int32_t n_consumers; /* op nodes reading this node's value */
+  int foldable;      /* param: a dense weight read by that dense node only, so backward may update
+                        it in place (suri_graph_set_sgd_fold) */
   int32_t fuse;      /* dense: id of the activation fused into it; activation: id of its dense
                         producer; -1 = not fused (see graph.c, plan_fusion) */
   suri_shape live;   /* shape with the current batch */
@@ -52,6 +54,8 @@ struct suri_graph {
   size_t bytes;
   int grad_overwrite; /* backward overwrites parameter gradients instead of adding */
   int fusion;         /* dense + activation fusion enabled (default 1) */
+  int sgd_fold;       /* backward updates foldable weights in place (suri_graph_set_sgd_fold) */
+  double sgd_lr;      /* their learning rate */
   uint64_t passes;    /* forward and backward passes run (suri_graph_pass_count) */
   int32_t last_bwd;   /* node the last pass was a seed-ones backward from; -1 otherwise */
   void *gtan_block;   /* gradient tangents (hvp.c), allocated by suri_graph_hvp_prepare */

@@ -15,7 +15,14 @@
  * Fusion (planned in graph.c): a dense node whose only consumer is a point-wise activation runs
  * its GEMM, then one pass that adds the bias and applies the activation; in backward the
  * activation's derivative and the bias gradient are computed in one pass too. Node values and
- * gradients are the same as without fusion (bitwise: the same operations in the same order). */
+ * gradients are the same as without fusion (bitwise: the same operations in the same order).
+ *
+ * SGD folding (suri_graph_set_sgd_fold, off by default): a dense weight read by no other op
+ * ("foldable", found at compile) is updated in place by its dense node's backward, W -= lr dW
+ * inside the weight-gradient GEMM (src/ops/dense.c), after the node's input gradient has used
+ * the old W. Reverse order reaches no other reader of W afterwards, so the rest of the pass is
+ * the same as unfolded; the gradient block keeps its old contents for those weights. */
+#include <math.h>
 #include <string.h>
 
 #include "graph_internal.h"
@@ -97,6 +104,18 @@ void suri_graph_set_grad_overwrite(suri_graph *g, int overwrite) {
   g->grad_overwrite = overwrite != 0;
 }
 void suri_graph_set_fusion(suri_graph *g, int on) { g->fusion = on != 0; }
+
+suri_status suri_graph_set_sgd_fold(suri_graph *g, int on, double lr) {
+  if (on && (!(lr >= 0) || !isfinite(lr)))
+    return suri_fail(SURI_ERR_ARG, "sgd fold: learning rate must be finite and >= 0 (got %g)", lr);
+  g->sgd_fold = on != 0;
+  g->sgd_lr = on ? lr : 0;
+  return SURI_OK;
+}
+
+int suri_graph_param_foldable(const suri_graph *g, suri_node param) {
+  return param.id >= 0 && param.id < g->n && g->compiled && g->nodes[param.id].foldable;
+}
 uint64_t suri_graph_pass_count(const suri_graph *g) { return g->passes; }
 
 static graph_node *node_at(suri_graph *g, suri_node n) {
@@ -212,6 +231,14 @@ static void fused_act_backward(suri_graph *g, graph_node *act) {
   def->fused_backward(&act->ctx, db, db_acc, (suri_real)dn->attr.f[1]);
 }
 
+/* Dense node nd's weight update folded into its backward (suri_graph_set_sgd_fold), or none. */
+static void set_fold(suri_graph *g, graph_node *nd) {
+  graph_node *w = &g->nodes[nd->in[1]];
+  int fold = g->sgd_fold && w->foldable && nd->ctx.in_grad[1];
+  nd->ctx.fold_w = fold ? w->value : NULL;
+  nd->ctx.fold_lr = fold ? g->sgd_lr : 0;
+}
+
 suri_status suri_graph_backward(suri_graph *g, suri_node from, const suri_real *seed) {
   suri_status st = check_bound(g);
   if (st) return st;
@@ -236,10 +263,12 @@ suri_status suri_graph_backward(suri_graph *g, suri_node from, const suri_real *
     }
     route_grads(g, nd, def);
     if (nd->bias_done) nd->ctx.in_grad[2] = NULL;
+    if (nd->op == SURI_OP_DENSE) set_fold(g, nd);
     def->backward(&nd->ctx);
   }
   g->passes++;
-  g->last_bwd = seed ? -1 : from.id;
+  /* After a folded pass the parameters have moved: there is no gradient to reuse. */
+  g->last_bwd = seed || g->sgd_fold ? -1 : from.id;
   /* Gradients nothing wrote in this pass read as zero, as documented. */
   for (int32_t i = 0; i < g->n; i++) {
     graph_node *nd = &g->nodes[i];

@@ -69,7 +69,7 @@ static inline suri_real sigmoid_of(suri_real x) {
 
 static inline suri_real relu_f(suri_real x, suri_real a) {
   (void)a;
-  return x > 0 ? x : 0;
+  return x < 0 ? 0 : x; /* NaN stays NaN, as torch.relu: a NaN must not vanish here */
 }
 static inline suri_real relu_d(suri_real x, suri_real y, suri_real a) {
   (void)y, (void)a;

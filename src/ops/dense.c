@@ -10,6 +10,10 @@
  *   backward tangent (Pearlmutter's R-operator of backward; tx, tW, tb: the input tangents,
  *   g = dy and its tangent gt):
  *             d(dx) += sw (gt W + g tW),  d(dW) += sw (gt^T x + g^T tx),  d(db) += sb sum_rows gt
+ * With plain SGD folded into backward (suri_graph_set_sgd_fold), the weight-gradient GEMM
+ * updates the weight in place instead: W += (-lr sw) dy^T x with beta = 1, so the gradient is
+ * never stored and the separate update pass over W disappears; dx is computed first, from the
+ * weight before the update.
  * suri_dense_fused_forward runs the GEMM and hands the bias and the activation of the next node
  * to one pass (graph fusion, see src/graph/run.c). */
 #include <stdio.h>
@@ -88,7 +92,10 @@ static void dense_backward(const suri_op_ctx *c) {
   if (c->in_grad[0])
     suri_gemm(0, 0, B, I, O, sw, dy, O, c->in[1], I, (suri_real)SURI_GRAD_ACC(c, 0),
               c->in_grad[0], I);
-  if (c->in_grad[1])
+  if (c->in_grad[1] && c->fold_w) /* W += -lr sw dy^T x, after dx read the old W */
+    suri_gemm(1, 0, O, I, B, (suri_real)(-c->fold_lr * (double)sw), dy, O, c->in[0], I, 1,
+              c->fold_w, I);
+  else if (c->in_grad[1])
     suri_gemm(1, 0, O, I, B, sw, dy, O, c->in[0], I, (suri_real)SURI_GRAD_ACC(c, 1),
               c->in_grad[1], I);
   if (c->n_in == 3 && c->in_grad[2]) {

@@ -49,6 +49,11 @@ typedef struct suri_op_ctx {
   int64_t batch;
   const suri_real *out_gtan;                  /* bwd_tan: tangent of out_grad */
   suri_real *in_gtan[SURI_MAX_INPUTS];        /* bwd_tan: add here; NULL = not needed */
+  /* dense backward only: when fold_w is set, the weight gradient is not written to in_grad[1];
+   * the weight is updated in place instead, fold_w += -fold_lr * dL/dW (one GEMM, beta = 1),
+   * after dx has been computed from the old weight (suri_graph_set_sgd_fold). */
+  suri_real *fold_w;
+  double fold_lr;
   const suri_rng *rng;   /* dropout stream */
   uint64_t rng_index;    /* first random index for this node in this forward pass */
 } suri_op_ctx;

@@ -267,20 +267,27 @@ static suri_status one_step(loop *L, int64_t step, double *lr) {
     for (int64_t i = 0; i < b; i++) L->tb[i] = (suri_real)L->yb[i];
   const suri_real *targets = s->loss == SURI_LOSS_CE ? NULL : L->tb;
   suri_status st = suri_model_set_batch(L->m, b, xb, labels, targets);
-  double loss;
-  if (!st) st = suri_model_loss_grad(L->m, &loss);
   if (st) return st;
   *lr = suri_schedule_lr(&L->sched, step);
   size_t np = suri_model_param_count(L->m);
-  if (!isfinite(loss)) {
+  /* Under stop a non-finite gradient ends the run whether it is seen before or after the
+   * update, so plain SGD is folded into backward (suri_model_train_step): a non-finite weight
+   * gradient then shows as a non-finite parameter after the update (the gradient block keeps
+   * the zeros written at the start for folded weights). Otherwise, and for skip-step and
+   * restore, every gradient is checked before the update: two calls. */
+  int fused = L->c->on_nonfinite == SURI_NONFINITE_STOP && suri_train_step_folds(L->opt);
+  double loss;
+  st = fused ? suri_model_train_step(L->m, L->opt, *lr, &loss) : suri_model_loss_grad(L->m, &loss);
+  if (st) return st;
+  if (!isfinite(loss)) { /* nothing was updated, on either path */
     snprintf(L->nf_what, sizeof L->nf_what, "the loss is %s", isnan(loss) ? "NaN" : "infinite");
     return handle_nonfinite(L, step, 0, *lr);
   }
   if (any_nonfinite(suri_model_grads(L->m), np)) {
     name_nonfinite(L, 1);
-    return handle_nonfinite(L, step, 0, *lr);
+    return handle_nonfinite(L, step, fused, *lr);
   }
-  st = suri_optim_step(L->opt, suri_model_params(L->m), suri_model_grads(L->m), *lr);
+  if (!fused) st = suri_optim_step(L->opt, suri_model_params(L->m), suri_model_grads(L->m), *lr);
   if (st) return st;
   if (any_nonfinite(suri_model_params(L->m), np) ||
       any_nonfinite(suri_model_state(L->m), suri_model_state_count(L->m))) {
@@ -436,6 +443,9 @@ static suri_status setup(loop *L, int64_t *start) {
   L->tb = suri_alloc((size_t)(B * (L->out_w > 1 ? L->out_w : 1)) * sizeof(suri_real));
   if (!L->order || !L->eidx || !L->yb || !L->tb) return SURI_ERR_NOMEM;
   *start = 0;
+  /* Folded steps (one_step) never write the gradients of folded weights: start them at zero so
+   * the per-step check reads finite values there. */
+  memset(suri_model_grads(L->m), 0, suri_model_param_count(L->m) * sizeof(suri_real));
   /* Dropout masks follow the training seed (not the init seed), counted from 0 for a fresh run
    * and from the checkpoint's counter on resume. */
   suri_graph_set_rng(suri_model_graph(L->m), suri_rng_make(c->seed, SURI_RNG_DROPOUT));
