@@ -9,7 +9,9 @@
  *   (the first writer overwrites), also when one node feeds the same op twice (mul(h, h),
  *   add(h, h)) or feeds an op that cannot overwrite;
  * - batch of one row (gemv instead of GEMM): forward equals the GEMM batch's row, and the
- *   gradient passes the central-difference check.
+ *   gradient passes the central-difference check;
+ * - dense forward products run swapped (t = W x^T, y = t^T; src/ops/dense_swap.h) match a
+ *   double reference and the direct product, also below the compiled batch.
  * Gradient-check tolerances are gradcheck.h's per-precision defaults. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "ops/dense_swap.h"
 #include "suri/graph.h"
 #include "testutil.h"
 
@@ -271,12 +274,78 @@ static void test_batch_one(void **state) {
   net_free(&m);
 }
 
+/* ---- swapped dense forward products (src/ops/dense_swap.h) ------------------------------ */
+
+/* Dense layer (I -> O, bias, sw 0.7, sb 1.3) and a tanh after it, compiled for maxb, run at
+ * batch b on rows x; returns the dense output (b, O) and the tanh output in ya / yt. */
+static void dense_rows(int64_t maxb, int64_t b, int64_t O, int64_t I, const suri_real *params,
+                       const suri_real *x, suri_real *ya, suri_real *yt) {
+  suri_graph *g = suri_graph_new();
+  suri_node xn = suri_input(g, "x", 1, (int64_t[]){I});
+  suri_node W = suri_param(g, "W", 2, (int64_t[]){O, I});
+  suri_node bn = suri_param(g, "b", 1, (int64_t[]){O});
+  suri_node u = suri_dense(g, xn, W, bn, 0.7, 1.3);
+  suri_node t = suri_tanh(g, u);
+  assert_int_equal(suri_graph_compile(g, maxb), SURI_OK);
+  suri_graph_bind_params(g, (suri_real *)params, NULL);
+  assert_int_equal(suri_graph_set_batch(g, b), SURI_OK);
+  memcpy(suri_graph_value(g, xn), x, (size_t)(b * I) * sizeof(suri_real));
+  assert_int_equal(suri_graph_forward(g), SURI_OK);
+  memcpy(ya, suri_graph_value(g, u), (size_t)(b * O) * sizeof(suri_real));
+  memcpy(yt, suri_graph_value(g, t), (size_t)(b * O) * sizeof(suri_real));
+  suri_graph_free(g);
+}
+
+/* Shapes inside the swap rule (and one batch below the compiled maximum) give the products of
+ * a double reference, and the same values as the direct GEMM (a graph compiled for batch 8,
+ * which never swaps, run 8 rows at a time). Tolerance: I-term float dot products, |terms| up
+ * to 1, relative 1e-5 of the sum of |terms| (about 20 ulps per term sum at I = 300). */
+static void test_swapped_forward(void **state) {
+  (void)state;
+  const int64_t shapes[][4] = {{32, 32, 128, 300}, {16, 16, 40, 256}, {128, 20, 256, 260},
+                               {64, 64, 130, 301}};
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    int64_t maxb = shapes[k][0], b = shapes[k][1], O = shapes[k][2], I = shapes[k][3];
+    assert_true(suri_dense_swap_pays(b, O, I)); /* the path under test is taken */
+    assert_false(suri_dense_swap_pays(8, O, I));
+    size_t np = (size_t)(O * I + 16 + O);
+    suri_real *p = calloc(np, sizeof *p), *x = malloc((size_t)(b * I) * sizeof *x);
+    suri_real *ya = malloc((size_t)(b * O) * sizeof *ya), *yt = malloc((size_t)(b * O) * sizeof *yt);
+    suri_real *za = malloc((size_t)(b * O) * sizeof *za), *zt = malloc((size_t)(b * O) * sizeof *zt);
+    suri_rng r = suri_rng_make(40 + k, 1);
+    size_t boff = (size_t)((O * I + 15) / 16 * 16);
+    for (int64_t i = 0; i < O * I; i++) p[i] = (suri_real)(2 * suri_rng_uniform(&r) - 1);
+    for (int64_t i = 0; i < O; i++) p[boff + (size_t)i] = (suri_real)(suri_rng_uniform(&r) - 0.5);
+    for (int64_t i = 0; i < b * I; i++) x[i] = (suri_real)(2 * suri_rng_uniform(&r) - 1);
+    dense_rows(maxb, b, O, I, p, x, ya, yt);
+    for (int64_t i0 = 0; i0 < b; i0 += 8) /* the direct GEMM, 8 rows at a time */
+      dense_rows(8, b - i0 < 8 ? b - i0 : 8, O, I, p, x + i0 * I, za + i0 * O, zt + i0 * O);
+    for (int64_t i = 0; i < b; i++)
+      for (int64_t o = 0; o < O; o++) {
+        double ref = 0, mag = 0;
+        for (int64_t j = 0; j < I; j++) {
+          double t = (double)x[i * I + j] * (double)p[o * I + j];
+          ref += t, mag += fabs(t);
+        }
+        ref = 0.7 * ref + 1.3 * (double)p[boff + (size_t)o];
+        double tol = 1e-5 * 0.7 * mag + 1e-6, got = ya[i * O + o];
+        if (fabs(got - ref) > tol)
+          fail_msg("(%lld, %lld, %lld) row %lld col %lld: %.9g vs reference %.9g", (long long)b,
+                   (long long)O, (long long)I, (long long)i, (long long)o, got, ref);
+        assert_true(fabs(got - (double)za[i * O + o]) <= 2 * tol);
+        assert_true(fabs((double)yt[i * O + o] - tanh(got)) <= 1e-5);
+      }
+    free(p), free(x), free(ya), free(yt), free(za), free(zt);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fusion_bitwise),
       cmocka_unit_test(test_grad_overwrite),
       cmocka_unit_test(test_shared_inputs),
       cmocka_unit_test(test_batch_one),
+      cmocka_unit_test(test_swapped_forward),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

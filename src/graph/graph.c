@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ops/dense_swap.h"
 #include "graph_internal.h"
 
 #define PARAM_PAD 16 /* parameter tensors start at multiples of 16 elements (64 bytes) */
@@ -286,6 +287,16 @@ suri_status suri_graph_compile(suri_graph *g, int64_t max_batch) {
       total += round_up(b) * (nd->needs_grad ? 3 : 2) + round_up(nd->scratch_bytes);
     }
   }
+  /* One transient buffer for dense forward products run swapped (src/ops/dense_swap.h). */
+  size_t swap_bytes = 0;
+  for (int32_t i = 0; i < g->n; i++) {
+    const graph_node *nd = &g->nodes[i];
+    if (nd->type != NODE_OP || nd->op != SURI_OP_DENSE) continue;
+    const suri_shape *w = &g->nodes[nd->in[1]].shape;
+    size_t e = (size_t)suri_dense_swap_elems(max_batch, w->dim[0], w->dim[1]) * sizeof(suri_real);
+    if (e > swap_bytes) swap_bytes = e;
+  }
+  total += round_up(swap_bytes);
   g->block = suri_alloc(total);
   if (!g->block) return suri_fail(SURI_ERR_NOMEM, "graph buffers need %zu bytes", total);
   memset(g->block, 0, total);
@@ -308,6 +319,7 @@ suri_status suri_graph_compile(suri_graph *g, int64_t max_batch) {
       if (nd->scratch_bytes) nd->scratch = p, p += round_up(nd->scratch_bytes);
     }
   }
+  g->swap_tmp = swap_bytes ? (suri_real *)p : NULL;
   g->batch = max_batch;
   g->compiled = 1;
   plan_fusion(g);

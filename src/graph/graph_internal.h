@@ -58,6 +58,7 @@ struct suri_graph {
   double sgd_lr;      /* their learning rate */
   uint64_t passes;    /* forward and backward passes run (suri_graph_pass_count) */
   int32_t last_bwd;   /* node the last pass was a seed-ones backward from; -1 otherwise */
+  suri_real *swap_tmp; /* transient buffer of swapped dense products (src/ops/dense_swap.h) */
   void *gtan_block;   /* gradient tangents (hvp.c), allocated by suri_graph_hvp_prepare */
 };
 

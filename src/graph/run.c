@@ -55,6 +55,7 @@ void suri_graph_prepare_ctx(suri_graph *g) {
     c->attr = &nd->attr;
     c->batch = g->batch;
     c->rng = &nd->rng;
+    c->swap_tmp = nd->op == SURI_OP_DENSE ? g->swap_tmp : NULL;
   }
 }
 

@@ -14,10 +14,13 @@
  * updates the weight in place instead: W += (-lr sw) dy^T x with beta = 1, so the gradient is
  * never stored and the separate update pass over W disappears; dx is computed first, from the
  * weight before the update.
+ * The forward product runs as t = sw W x^T followed by y = t^T where OpenBLAS does that faster
+ * (shapes and measurements in dense_swap.h).
  * suri_dense_fused_forward runs the GEMM and hands the bias and the activation of the next node
  * to one pass (graph fusion, see src/graph/run.c). */
 #include <stdio.h>
 
+#include "dense_swap.h"
 #include "op.h"
 #include "suri/linalg.h"
 
@@ -65,10 +68,25 @@ static void add_col_sums(int64_t B, int64_t O, const suri_real *dy, suri_real *d
   }
 }
 
-/* y = sw x W^T, no bias. */
+/* y (B, O) = t^T for t (O, B), in 16 x 16 tiles. */
+static void transpose_into(int64_t O, int64_t B, const suri_real *t, suri_real *y) {
+  for (int64_t o0 = 0; o0 < O; o0 += 16)
+    for (int64_t b0 = 0; b0 < B; b0 += 16) {
+      int64_t o1 = o0 + 16 < O ? o0 + 16 : O, b1 = b0 + 16 < B ? b0 + 16 : B;
+      for (int64_t b = b0; b < b1; b++)
+        for (int64_t o = o0; o < o1; o++) y[b * O + o] = t[o * B + b];
+    }
+}
+
+/* y = sw x W^T, no bias; as t = sw W x^T and y = t^T where that is faster (dense_swap.h). */
 static void dense_matmul(const suri_op_ctx *c) {
   int64_t B = c->in_shape[0]->dim[0], I = c->in_shape[0]->dim[1], O = c->in_shape[1]->dim[0];
   suri_real sw = (suri_real)c->attr->f[0];
+  if (c->swap_tmp && suri_dense_swap_pays(B, O, I)) {
+    suri_gemm(0, 1, O, B, I, sw, c->in[1], I, c->in[0], I, 0, c->swap_tmp, B);
+    transpose_into(O, B, c->swap_tmp, c->out);
+    return;
+  }
   suri_gemm(0, 1, B, O, I, sw, c->in[0], I, c->in[1], I, 0, c->out, O);
 }
 

@@ -54,6 +54,9 @@ typedef struct suri_op_ctx {
    * after dx has been computed from the old weight (suri_graph_set_sgd_fold). */
   suri_real *fold_w;
   double fold_lr;
+  /* dense forward only: transient buffer (OUT, B) for the swapped product (dense_swap.h), shared
+   * by the graph's dense nodes; NULL when no node may need it */
+  suri_real *swap_tmp;
   const suri_rng *rng;   /* dropout stream */
   uint64_t rng_index;    /* first random index for this node in this forward pass */
 } suri_op_ctx;

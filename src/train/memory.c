@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../ops/dense_swap.h"
 #include "suri/optim.h"
 #include "train_internal.h"
 
@@ -44,7 +45,8 @@ static void count_params(const suri_model_spec *s, double *np, double *ns) {
 /* Graph buffer bytes for batch B: op nodes hold value, tangent and gradient of their output
  * (B, width), each rounded up to 64 bytes, plus scratch: batch norm (8 + 4 N) doubles, layer
  * norm 2 B doubles, dropout a (B, width) mask and a header, softmax-CE (8 + 2 B) doubles
- * (src/ops/norm.c, dropout.c, loss.c); inputs hold their value. Each buffer is counted with a
+ * (src/ops/norm.c, dropout.c, loss.c); inputs hold their value; one transient buffer for
+ * swapped dense products (src/ops/dense_swap.h). Each buffer is counted with a
  * full 64 bytes of padding, so this is an upper bound. */
 static double graph_bytes(const suri_model_spec *s, double B) {
   const double r = (double)sizeof(suri_real), pad = 64.0;
@@ -64,6 +66,10 @@ static double graph_bytes(const suri_model_spec *s, double B) {
     if (drop) bytes += node + B * out * r + 2.0 * pad;   /* mask and header */
   }
   bytes += 3.0 * (r + pad);                              /* the scalar loss */
+  double swap = 0; /* the transient buffer of swapped dense products (src/ops/dense_swap.h) */
+  for (int l = 1; l <= L; l++)
+    swap = fmax(swap, (double)suri_dense_swap_elems((int64_t)B, s->width[l], s->width[l - 1]));
+  if (swap > 0) bytes += swap * r + pad;
   if (s->loss == SURI_LOSS_CE) bytes += (8.0 + 2.0 * B) * 8.0 + pad;
   return bytes;
 }
