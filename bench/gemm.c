@@ -10,6 +10,11 @@
  * is left out unless --first-dx is given. With --infer only the forward GEMMs are run (an
  * inference pass). All GEMMs use beta = 0. A GEMM with one row (batch 1) runs as sgemv unless
  * the kernel set has a small-matrix GEMM path, the choice suri makes (src/core/linalg.c).
+ * A forward product can also run with its operands swapped, Y^T = W X^T (M = OUT, N = B),
+ * which OpenBLAS does faster for some shapes (src/ops/dense_swap.h); each forward product is
+ * timed both ways on its own and the faster order is the one used in the step ("order" in the
+ * output), so the bound is the fastest way the BLAS computes these products. The transpose
+ * the swapped order needs is not a GEMM and is not counted.
  *
  * Measured: the whole sequence of a step's GEMMs in order (the same order and cache traffic as a
  * real step, minus everything that is not a GEMM), repeated --reps times after --warmup
@@ -51,6 +56,7 @@ typedef struct gemm_shape {
   float *c;           /* c: (M, N) */
   int lda, ldb;
   double median_s;
+  int swapped;        /* a forward product run as Y^T = W X^T */
 } gemm_shape;
 
 typedef struct options {
@@ -138,23 +144,30 @@ static gemm_shape shape(const char *name, int l, enum CBLAS_TRANSPOSE ta,
 }
 
 /* The GEMMs of one training step in execution order: all forwards, then per layer from the
- * last: dW, dX. Buffers: h[l] (B, w[l]) activations, d[l] (B, w[l]) their gradients,
- * W[l] (w[l], w[l-1]) and dW[l]. Returns the count. */
-static int plan(const options *o, gemm_shape *g, float **bufs, int *nbufs) {
+ * last: dW, dX. Buffers: h[l] (B, w[l]) activations, d[l] (B, w[l]) their gradients, t[l]
+ * (w[l], B) the swapped forward output, W[l] (w[l], w[l-1]) and dW[l]. swapped[l - 1] gets
+ * the swapped order of forward product l. Returns the count. */
+static float *fwd_t[MAX_LAYERS + 1];
+static int plan(const options *o, gemm_shape *g, gemm_shape *swapped, float **bufs, int *nbufs) {
   int L = o->n_widths - 1, B = o->batch, n = 0, nb = 0;
   float *h[MAX_LAYERS + 1], *d[MAX_LAYERS + 1], *W[MAX_LAYERS + 1], *dW[MAX_LAYERS + 1];
   for (int l = 0; l <= L; l++) {
     bufs[nb++] = h[l] = buffer((size_t)B * (size_t)o->widths[l]);
     bufs[nb++] = d[l] = buffer((size_t)B * (size_t)o->widths[l]);
+    bufs[nb++] = fwd_t[l] = buffer((size_t)B * (size_t)o->widths[l]);
   }
   for (int l = 1; l <= L; l++) {
     size_t wn = (size_t)o->widths[l] * (size_t)o->widths[l - 1];
     bufs[nb++] = W[l] = buffer(wn);
     bufs[nb++] = dW[l] = buffer(wn);
   }
-  for (int l = 1; l <= L; l++) /* h[l] (B, out) = h[l-1] (B, in) W^T */
+  for (int l = 1; l <= L; l++) { /* h[l] (B, out) = h[l-1] (B, in) W^T, or its transpose */
     g[n++] = shape("fwd", l, CblasNoTrans, CblasTrans, B, o->widths[l], o->widths[l - 1],
                    h[l - 1], W[l], h[l]);
+    swapped[l - 1] = shape("fwd", l, CblasNoTrans, CblasTrans, o->widths[l], B,
+                           o->widths[l - 1], W[l], h[l - 1], fwd_t[l]);
+    swapped[l - 1].swapped = 1;
+  }
   for (int l = L; l >= 1 && !o->infer; l--) {
     /* dW (out, in) = d[l]^T (out, B) h[l-1] (B, in) */
     g[n++] = shape("dW", l, CblasTrans, CblasNoTrans, o->widths[l], o->widths[l - 1], B, d[l],
@@ -269,15 +282,19 @@ int main(int argc, char **argv) {
   options o;
   if (parse(argc, argv, &o)) return 2;
   blas_threads(o.threads);
-  gemm_shape g[MAX_GEMMS];
-  float *bufs[4 * (MAX_LAYERS + 1)];
-  int nb = 0, n = plan(&o, g, bufs, &nb);
+  gemm_shape g[MAX_GEMMS], sw[MAX_LAYERS];
+  float *bufs[5 * (MAX_LAYERS + 1)];
+  int nb = 0, n = plan(&o, g, sw, bufs, &nb);
   double *t = malloc((size_t)o.reps * sizeof *t);
   if (!t) return 1;
   double step_flops = 0;
   for (int i = 0; i < n; i++) step_flops += flops_of(&g[i]);
-  double step_s = time_gemms(g, 0, n, o.reps, o.warmup, 0.2, t);
   for (int i = 0; i < n; i++) g[i].median_s = time_gemms(g, i, i + 1, o.reps, o.warmup, 0.02, t);
+  for (int l = 0; l < o.n_widths - 1 && o.batch > 1; l++) { /* g[l] is forward product l + 1 */
+    sw[l].median_s = time_gemms(sw, l, l + 1, o.reps, o.warmup, 0.02, t);
+    if (sw[l].median_s < g[l].median_s) g[l] = sw[l];
+  }
+  double step_s = time_gemms(g, 0, n, o.reps, o.warmup, 0.2, t);
   double peak = o.peak > 0 ? peak_gflops(o.peak, o.reps < 10 ? o.reps : 10) : 0;
 
   printf("{\"bench\":\"gemm\",\"widths\":\"");
@@ -289,9 +306,10 @@ int main(int argc, char **argv) {
          step_s * 1e3, step_flops / step_s * 1e-9);
   printf("\"peak_n\":%d,\"peak_gflops\":%.3f,\"gemms\":[", o.peak, peak);
   for (int i = 0; i < n; i++)
-    printf("%s{\"op\":\"%s\",\"m\":%d,\"n\":%d,\"k\":%d,\"ms\":%.6f,\"gflops\":%.3f}",
-           i ? "," : "", g[i].name, g[i].m, g[i].n, g[i].k, g[i].median_s * 1e3,
-           flops_of(&g[i]) / g[i].median_s * 1e-9);
+    printf("%s{\"op\":\"%s\",\"m\":%d,\"n\":%d,\"k\":%d,\"order\":\"%s\",\"ms\":%.6f,"
+           "\"gflops\":%.3f}",
+           i ? "," : "", g[i].name, g[i].m, g[i].n, g[i].k, g[i].swapped ? "swapped" : "direct",
+           g[i].median_s * 1e3, flops_of(&g[i]) / g[i].median_s * 1e-9);
   printf("]}\n");
   free(t);
   for (int i = 0; i < nb; i++) free(bufs[i]);
