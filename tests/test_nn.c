@@ -626,6 +626,23 @@ static void test_predict_equals_forward(void **state) {
     assert_int_equal(suri_model_predict(b, 1, x + 6 * i, o1), SURI_OK);
     for (int k = 0; k < 4; k++) assert_true(tu_close(o1[k], out[4 * i + k], tol, tol));
   }
+  /* predict reads the rows in place (suri_graph_bind_input): the input buffer is not written,
+   * and afterwards the passes read that buffer again */
+  suri_graph *g = suri_model_graph(a);
+  suri_real *xbuf = suri_graph_value(g, suri_model_input(a));
+  for (int k = 0; k < 4 * 6; k++) xbuf[k] = (suri_real)0.125;
+  assert_int_equal(suri_model_predict(a, 10, x, out), SURI_OK);
+  for (int k = 0; k < 4 * 6; k++) assert_true(xbuf[k] == (suri_real)0.125);
+  suri_real x2[4 * 6];
+  for (int k = 0; k < 4 * 6; k++) x2[k] = -x[k];
+  assert_int_equal(suri_model_set_batch(a, 4, x2, y, NULL), SURI_OK);
+  suri_graph_set_training(g, 0);
+  assert_int_equal(suri_graph_forward(g), SURI_OK);
+  ref_forward(a, 4, x2, 0, ref, NULL);
+  for (int k = 0; k < 16; k++)
+    assert_true(tu_close(suri_graph_value(g, suri_model_output(a))[k], ref[k], tol, tol));
+  tu_expect_status(suri_graph_bind_input(g, suri_model_output(a), x), SURI_ERR_ARG,
+                   "not a real input");
   suri_model_free(a);
   suri_model_free(b);
 }

@@ -157,6 +157,12 @@ size_t suri_graph_bytes(const suri_graph *g);
  * NULL when no backward pass is run. Parameter gradients ACCUMULATE into grads. */
 void suri_graph_bind_params(suri_graph *g, suri_real *params, suri_real *grads);
 void suri_graph_bind_state(suri_graph *g, suri_real *state);
+/* Lets the passes read a batched real input from the caller's rows x (the live batch, row-major,
+ * borrowed and never written) instead of copying them into the input's buffer; x = NULL goes
+ * back to the buffer. suri_graph_value keeps returning the input's own buffer, so bind, run
+ * the passes and unbind (suri_model_predict does, chunk by chunk). SURI_ERR_ARG if `input` is
+ * not a real input node. */
+suri_status suri_graph_bind_input(suri_graph *g, suri_node input, const suri_real *x);
 
 /* Actual batch for the next runs, 1 <= b <= max_batch. */
 suri_status suri_graph_set_batch(suri_graph *g, int64_t b);

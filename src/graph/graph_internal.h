@@ -18,6 +18,7 @@ typedef struct graph_node {
   int needs_grad;    /* gradient flows into this node */
   suri_real *value;  /* op/input: own buffer; param/state: view (set on bind) */
   int32_t *ivalue;   /* labels */
+  const suri_real *bound; /* input: caller's rows the passes read instead of value, or NULL */
   suri_real *grad;   /* op/wanted input: own buffer; param: view into grads */
   suri_real *tan;    /* op: own tangent buffer */
   const suri_real *tan_view; /* current tangent (NULL = zero) */

@@ -43,7 +43,7 @@ void suri_graph_prepare_ctx(suri_graph *g) {
     for (int k = 0; k < nd->n_in; k++) {
       graph_node *in = &g->nodes[nd->in[k]];
       c->in_shape[k] = &in->live;
-      c->in[k] = in->value;
+      c->in[k] = in->bound ? in->bound : in->value;
       c->in_i32[k] = in->ivalue;
       c->in_state[k] = in->type == NODE_STATE ? in->value : NULL;
     }
@@ -70,6 +70,21 @@ void suri_graph_bind_params(suri_graph *g, suri_real *params, suri_real *grads) 
     nd->grad = grads ? grads + nd->offset : NULL;
   }
   if (g->compiled) suri_graph_prepare_ctx(g);
+}
+
+suri_status suri_graph_bind_input(suri_graph *g, suri_node input, const suri_real *x) {
+  if (input.id < 0 || input.id >= g->n || g->nodes[input.id].type != NODE_INPUT)
+    return suri_fail(SURI_ERR_ARG, "bind input: node %d is not a real input", input.id);
+  graph_node *nd = &g->nodes[input.id];
+  nd->bound = x;
+  const suri_real *v = x ? x : nd->value;
+  for (int32_t i = 0; i < g->n && g->compiled; i++) { /* the readers' prepared contexts */
+    graph_node *o = &g->nodes[i];
+    if (o->type != NODE_OP) continue;
+    for (int k = 0; k < o->n_in; k++)
+      if (o->in[k] == input.id) o->ctx.in[k] = v;
+  }
+  return SURI_OK;
 }
 
 void suri_graph_bind_state(suri_graph *g, suri_real *state) {

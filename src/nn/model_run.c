@@ -42,23 +42,24 @@ suri_status suri_model_loss_grad(suri_model *m, double *loss) {
   return SURI_OK;
 }
 
+/* Inference reads the caller's rows in place (suri_graph_bind_input): no copy of x. */
 suri_status suri_model_predict(suri_model *m, int64_t n, const suri_real *x, suri_real *out) {
   int64_t B = suri_graph_max_batch(m->g);
   int64_t in = m->spec.width[0], ow = m->spec.width[m->spec.n_widths - 1];
   int was_training = suri_graph_training(m->g);
+  suri_status st = SURI_OK;
   suri_graph_set_training(m->g, 0);
-  for (int64_t i = 0; i < n; i += B) {
+  for (int64_t i = 0; i < n && !st; i += B) {
     int64_t b = n - i < B ? n - i : B;
-    suri_status st = suri_model_set_batch(m, b, x + i * in, NULL, NULL);
+    st = suri_graph_set_batch(m->g, b);
+    if (!st) st = suri_graph_bind_input(m->g, m->x, x + i * in);
     if (!st) st = suri_graph_forward(m->g);
-    if (st) {
-      suri_graph_set_training(m->g, was_training);
-      return st;
-    }
-    memcpy(out + i * ow, suri_graph_value(m->g, m->out), (size_t)(b * ow) * sizeof(suri_real));
+    if (!st)
+      memcpy(out + i * ow, suri_graph_value(m->g, m->out), (size_t)(b * ow) * sizeof(suri_real));
   }
+  suri_graph_bind_input(m->g, m->x, NULL);
   suri_graph_set_training(m->g, was_training);
-  return SURI_OK;
+  return st;
 }
 
 int64_t suri_count_correct(int64_t b, int64_t C, const suri_real *out, const int32_t *labels) {
