@@ -129,7 +129,8 @@ suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_
  * loss into *loss, backward and the update of `o` with learning rate lr (SURI_LR_DEFAULT: the
  * optimizer's own). The same as suri_model_loss_grad followed by suri_optim_step, except:
  * - a step whose loss is NaN or infinite changes no parameter and no optimizer state (*loss
- *   says so, the status is SURI_OK; check it);
+ *   says so, the status is SURI_OK; check it); its forward pass has run in training mode, so
+ *   batch-norm running statistics have moved as in any training forward;
  * - for plain SGD (kind sgd or momentum with momentum 0, weight_decay 0) the update of every
  *   dense weight is folded into backward (suri_graph_set_sgd_fold): the result differs from
  *   the two calls by rounding only, and the gradient block is not written for those weights

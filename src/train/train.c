@@ -275,9 +275,10 @@ static suri_status one_step(loop *L, int64_t step, double *lr) {
    * gradient then shows as a non-finite parameter after the update (the gradient block keeps
    * the zeros written at the start for folded weights). Otherwise, and for skip-step and
    * restore, every gradient is checked before the update: two calls. */
-  int fused = L->c->on_nonfinite == SURI_NONFINITE_STOP && suri_train_step_folds(L->opt);
+  int folded = L->c->on_nonfinite == SURI_NONFINITE_STOP && suri_train_step_folds(L->opt);
   double loss;
-  st = fused ? suri_model_train_step(L->m, L->opt, *lr, &loss) : suri_model_loss_grad(L->m, &loss);
+  st = folded ? suri_model_train_step(L->m, L->opt, *lr, &loss)
+              : suri_model_loss_grad(L->m, &loss);
   if (st) return st;
   if (!isfinite(loss)) { /* nothing was updated, on either path */
     snprintf(L->nf_what, sizeof L->nf_what, "the loss is %s", isnan(loss) ? "NaN" : "infinite");
@@ -285,9 +286,9 @@ static suri_status one_step(loop *L, int64_t step, double *lr) {
   }
   if (any_nonfinite(suri_model_grads(L->m), np)) {
     name_nonfinite(L, 1);
-    return handle_nonfinite(L, step, fused, *lr);
+    return handle_nonfinite(L, step, folded, *lr);
   }
-  if (!fused) st = suri_optim_step(L->opt, suri_model_params(L->m), suri_model_grads(L->m), *lr);
+  if (!folded) st = suri_optim_step(L->opt, suri_model_params(L->m), suri_model_grads(L->m), *lr);
   if (st) return st;
   if (any_nonfinite(suri_model_params(L->m), np) ||
       any_nonfinite(suri_model_state(L->m), suri_model_state_count(L->m))) {
