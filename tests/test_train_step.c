@@ -283,6 +283,45 @@ static void test_nonfinite_loss_changes_nothing(void **state) {
   }
 }
 
+/* Which steps fold, and a non-finite gradient under a finite loss always reaches the weights
+ * (what suri_train_run's stop policy relies on): a +Inf feature meets a weight column made
+ * negative, so the pre-activations are -Inf, relu gives 0 and the loss is finite, while the
+ * weight gradient has 0 * Inf = NaN. lr = 0 is not folded (the BLAS would skip the product). */
+static void test_nonfinite_gradient_reaches_weights(void **state) {
+  (void)state;
+  suri_optim *adam = suri_optim_new(SURI_OPTIM_ADAM, 4, NULL);
+  suri_optim *sgd = suri_optim_new(SURI_OPTIM_SGD, 4, NULL);
+  assert_int_equal(suri_train_step_folds(sgd, 0.1), 1);
+  assert_int_equal(suri_train_step_folds(sgd, SURI_LR_DEFAULT), 1); /* its lr, 0.01 */
+  assert_int_equal(suri_train_step_folds(sgd, 0), 0);
+  assert_int_equal(suri_train_step_folds(adam, 0.1), 0);
+  assert_int_equal(suri_train_step_folds(NULL, 0.1), 0);
+  suri_optim_free(adam);
+  suri_optim_free(sgd);
+  const double lrs[] = {0.1, 0};
+  for (int i = 0; i < 2; i++) {
+    suri_model *m = make("mlp:12-10-4");
+    suri_optim *o = suri_optim_new(SURI_OPTIM_SGD, suri_model_param_count(m), NULL);
+    const suri_model_tensor *w = suri_model_tensor_at(m, 0);
+    assert_string_equal(w->name, "fc1.weight");
+    for (int64_t j = 0; j < w->dim[0]; j++) {
+      suri_real *v = suri_model_params(m) + w->offset + j * 12 + 5;
+      *v = (suri_real)(-1.0 - fabs((double)*v));
+    }
+    set_batch(m, 0);
+    suri_graph_value(suri_model_graph(m), suri_model_input(m))[5] = (suri_real)INFINITY;
+    double loss;
+    assert_int_equal(suri_model_train_step(m, o, lrs[i], &loss), SURI_OK);
+    assert_true(isfinite(loss));
+    int nonfinite = 0;
+    for (int64_t j = 0; j < w->dim[0]; j++)
+      nonfinite += !isfinite(suri_model_params(m)[w->offset + j * 12 + 5]);
+    if (nonfinite == 0) fail_msg("lr %g: the NaN gradient did not reach fc1.weight", lrs[i]);
+    suri_optim_free(o);
+    suri_model_free(m);
+  }
+}
+
 static void test_bad_arguments(void **state) {
   (void)state;
   suri_model *m = make("mlp:12-10-4");
@@ -309,6 +348,7 @@ int main(void) {
       cmocka_unit_test(test_graph_fold),
       cmocka_unit_test(test_other_optimizers_unchanged),
       cmocka_unit_test(test_nonfinite_loss_changes_nothing),
+      cmocka_unit_test(test_nonfinite_gradient_reaches_weights),
       cmocka_unit_test(test_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

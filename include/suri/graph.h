@@ -188,8 +188,9 @@ void suri_graph_set_fusion(suri_graph *g, int on);
  * suri_graph_param_foldable); its node's input gradient is computed from the weight before the
  * update. The result differs from backward + suri_sgd_step by rounding only (the GEMM adds
  * (-lr sw) times its sum to W, where the separate update rounds sw sum and lr g on their own).
- * Meant to be switched on around one backward pass (suri_model_train_step does) and off
- * after it. */
+ * With lr = 0 a BLAS may skip the product (alpha = 0; OpenBLAS's Haswell kernels do), and the
+ * weights then stay as they are even where the gradient is not finite. Meant to be switched on around one backward pass
+ * (suri_model_train_step does, for lr > 0) and off after it. */
 suri_status suri_graph_set_sgd_fold(suri_graph *g, int on, double lr);
 /* 1 if backward with SGD folding updates parameter node `param` in place (compiled graphs). */
 int suri_graph_param_foldable(const suri_graph *g, suri_node param);

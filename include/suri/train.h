@@ -131,15 +131,18 @@ suri_status suri_train_run(suri_model *m, const suri_dataset *train, const suri_
  * - a step whose loss is NaN or infinite changes no parameter and no optimizer state (*loss
  *   says so, the status is SURI_OK; check it); its forward pass has run in training mode, so
  *   batch-norm running statistics have moved as in any training forward;
- * - for plain SGD (kind sgd or momentum with momentum 0, weight_decay 0) the update of every
- *   dense weight is folded into backward (suri_graph_set_sgd_fold): the result differs from
+ * - for plain SGD (kind sgd or momentum with momentum 0, weight_decay 0) and lr > 0 the update
+ *   of every dense weight is folded into backward (suri_graph_set_sgd_fold): the result differs from
  *   the two calls by rounding only, and the gradient block is not written for those weights
  *   (it holds the other parameters' gradients of this step).
  * Errors: SURI_ERR_ARG for NULL arguments, an optimizer of another size, a bad lr; what the
  * passes return. Never allocates. */
 suri_status suri_model_train_step(suri_model *m, suri_optim *o, double lr, double *loss);
-/* 1 if suri_model_train_step folds the update of `o` into backward (plain SGD), else 0. */
-int suri_train_step_folds(const suri_optim *o);
+/* 1 if suri_model_train_step folds the update of `o` with learning rate lr (SURI_LR_DEFAULT:
+ * the optimizer's own) into backward: plain SGD and lr > 0, else 0. (With lr = 0 a BLAS may
+ * skip the product, so a folded step might not turn a non-finite gradient into a non-finite
+ * weight; such a step takes the two calls.) */
+int suri_train_step_folds(const suri_optim *o, double lr);
 
 /* Checks that a data set fits a model (input width, classes vs outputs, targets). */
 suri_status suri_train_check_data(const suri_model *m, const suri_dataset *d, const char *what);

@@ -14,13 +14,17 @@
 #include "suri/graph.h"
 #include "suri/train.h"
 
-/* Plain SGD with no state to keep: the update of a folded weight needs nothing else. */
-int suri_train_step_folds(const suri_optim *o) {
+/* Plain SGD with no state to keep: the update of a folded weight needs nothing else. lr = 0
+ * is not folded: a BLAS may skip the product when alpha = 0 (OpenBLAS 0.3.21 does with its
+ * Haswell kernels, not with SkylakeX), so a non-finite gradient would not reach the weight as
+ * it does in p - 0 g. */
+int suri_train_step_folds(const suri_optim *o, double lr) {
   if (!o) return 0;
   suri_optim_kind k = suri_optim_get_kind(o);
   const suri_optim_hp *hp = suri_optim_get_hp(o);
+  if (lr == SURI_LR_DEFAULT) lr = hp->lr;
   return (k == SURI_OPTIM_SGD || k == SURI_OPTIM_MOMENTUM) && hp->momentum == 0 &&
-         hp->weight_decay == 0 && !hp->nesterov;
+         hp->weight_decay == 0 && !hp->nesterov && lr > 0;
 }
 
 /* SGD on every parameter tensor that backward did not update in place. */
@@ -49,7 +53,7 @@ suri_status suri_model_train_step(suri_model *m, suri_optim *o, double lr, doubl
     return suri_fail(SURI_ERR_ARG, "train step: learning rate must be finite and >= 0 (got %g)",
                      lr);
   suri_graph *g = suri_model_graph(m);
-  if (!suri_train_step_folds(o)) {
+  if (!suri_train_step_folds(o, lr)) {
     suri_status st = suri_model_loss_grad(m, loss);
     if (st || !isfinite(*loss)) return st;
     return suri_optim_step(o, suri_model_params(m), suri_model_grads(m), lr);

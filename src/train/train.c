@@ -271,11 +271,12 @@ static suri_status one_step(loop *L, int64_t step, double *lr) {
   *lr = suri_schedule_lr(&L->sched, step);
   size_t np = suri_model_param_count(L->m);
   /* Under stop a non-finite gradient ends the run whether it is seen before or after the
-   * update, so plain SGD is folded into backward (suri_model_train_step): a non-finite weight
-   * gradient then shows as a non-finite parameter after the update (the gradient block keeps
-   * the zeros written at the start for folded weights). Otherwise, and for skip-step and
-   * restore, every gradient is checked before the update: two calls. */
-  int folded = L->c->on_nonfinite == SURI_NONFINITE_STOP && suri_train_step_folds(L->opt);
+   * update, so plain SGD is folded into backward (suri_model_train_step): a non-finite
+   * gradient then shows as a non-finite parameter after the update (p - lr g is NaN or
+   * infinite whenever g is, for lr > 0; a step with lr = 0 is not folded), and the gradient
+   * block, which folded weights leave unwritten, is not checked. Otherwise, and for skip-step and restore, every gradient
+   * is checked before the update: two calls. */
+  int folded = L->c->on_nonfinite == SURI_NONFINITE_STOP && suri_train_step_folds(L->opt, *lr);
   double loss;
   st = folded ? suri_model_train_step(L->m, L->opt, *lr, &loss)
               : suri_model_loss_grad(L->m, &loss);
@@ -284,9 +285,9 @@ static suri_status one_step(loop *L, int64_t step, double *lr) {
     snprintf(L->nf_what, sizeof L->nf_what, "the loss is %s", isnan(loss) ? "NaN" : "infinite");
     return handle_nonfinite(L, step, 0, *lr);
   }
-  if (any_nonfinite(suri_model_grads(L->m), np)) {
+  if (!folded && any_nonfinite(suri_model_grads(L->m), np)) {
     name_nonfinite(L, 1);
-    return handle_nonfinite(L, step, folded, *lr);
+    return handle_nonfinite(L, step, 0, *lr);
   }
   if (!folded) st = suri_optim_step(L->opt, suri_model_params(L->m), suri_model_grads(L->m), *lr);
   if (st) return st;
@@ -444,9 +445,6 @@ static suri_status setup(loop *L, int64_t *start) {
   L->tb = suri_alloc((size_t)(B * (L->out_w > 1 ? L->out_w : 1)) * sizeof(suri_real));
   if (!L->order || !L->eidx || !L->yb || !L->tb) return SURI_ERR_NOMEM;
   *start = 0;
-  /* Folded steps (one_step) never write the gradients of folded weights: start them at zero so
-   * the per-step check reads finite values there. */
-  memset(suri_model_grads(L->m), 0, suri_model_param_count(L->m) * sizeof(suri_real));
   /* Dropout masks follow the training seed (not the init seed), counted from 0 for a fresh run
    * and from the checkpoint's counter on resume. */
   suri_graph_set_rng(suri_model_graph(L->m), suri_rng_make(c->seed, SURI_RNG_DROPOUT));
