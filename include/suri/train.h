@@ -38,11 +38,11 @@ extern "C" {
  * name, e.g. "gradient of fc2.weight (NaN at element 17)"). */
 typedef enum suri_nonfinite_policy {
   SURI_NONFINITE_STOP,    /* stop: SURI_ERR_NUMERIC; the last checkpoint on disk is kept as it
-                             is and no model file is written (default). With plain SGD the
-                             steps fold the weights' update into backward
-                             (suri_model_train_step), so a non-finite weight gradient is
-                             caught in the parameter after the update, and the model in memory
-                             holds that update */
+                             is and no model file is written (default). With plain SGD (lr >
+                             0) the steps fold the weights' update into backward
+                             (suri_model_train_step) and skip the gradient check: a
+                             non-finite gradient is caught in its parameter after the update,
+                             and the model in memory holds that update */
   SURI_NONFINITE_SKIP,    /* "skip-step": a non-finite loss or gradient skips that step's
                              update (the batch is dropped and not counted in the metrics);
                              after SURI_NONFINITE_MAX_SKIPS skips in a row, or a parameter that
