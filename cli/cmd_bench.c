@@ -63,7 +63,7 @@ void usage_bench(FILE *f) {
 }
 
 typedef struct bench_opts {
-  int infer, no_fuse, no_fold;
+  int infer, no_fuse, no_fold, optim_given, folded;
   const char *model, *optim;
   int64_t batch, steps, warmup, threads;
   uint64_t seed;
@@ -78,7 +78,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
       {"no-fuse", no_argument, 0, 'F'},      {"no-fold", no_argument, 0, 'D'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
-  *o = (bench_opts){0, 0, 0, DEF_MODEL, DEF_OPTIM, DEF_BATCH, DEF_STEPS, DEF_WARMUP, 0, DEF_SEED};
+  *o = (bench_opts){0, 0, 0, 0, 0, DEF_MODEL, DEF_OPTIM, DEF_BATCH, DEF_STEPS, DEF_WARMUP, 0, DEF_SEED};
   if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
     usage_bench(stdout);
     return -1;
@@ -94,7 +94,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
   while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
     switch (c) {
     case 'm': o->model = optarg; break;
-    case 'o': o->optim = optarg; break;
+    case 'o': o->optim = optarg, o->optim_given = 1; break;
     case 'b': rc = cli_parse_i64("bench", "--batch", optarg, 1, 1 << 20, &o->batch); break;
     case 's': rc = cli_parse_i64("bench", "--steps", optarg, 1, INT64_MAX, &o->steps); break;
     case 'i': rc = cli_parse_i64("bench", "--iters", optarg, 1, INT64_MAX, &o->steps); break;
@@ -109,6 +109,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
     if (rc) return rc;
   }
   if ((rc = cli_no_operands("bench", argc, argv))) return rc;
+  if (o->infer && (o->optim_given || o->no_fold))
+    return cli_usage_error("bench", "%s applies to 'suri bench train' only",
+                           o->no_fold ? "--no-fold" : "--optim");
   suri_optim_kind k;
   if (suri_optim_kind_parse(o->optim, &k) != SURI_OK)
     return cli_usage_error("bench", "unknown optimizer '%s' for --optim (valid: %s)", o->optim,
@@ -170,6 +173,7 @@ static double step_flops(const suri_model *m, int infer, double b) {
   return f;
 }
 
+/* o->folded: whether the timed steps folded the update (plain SGD, not --no-fold). */
 static void report(const bench_opts *o, const suri_model *m, double secs) {
   char spec[1024];
   suri_model_spec_format(suri_model_get_spec(m), spec, sizeof spec);
@@ -197,14 +201,14 @@ static void report(const bench_opts *o, const suri_model *m, double secs) {
   cJSON_AddStringToObject(j, "blas", suri_blas_info());
   cJSON_AddStringToObject(j, "real", SURI_REAL_NAME);
   cJSON_AddBoolToObject(j, "fused", !o->no_fuse);
-  if (!o->infer) cJSON_AddBoolToObject(j, "folded", !o->no_fold);
+  if (!o->infer) cJSON_AddBoolToObject(j, "folded", o->folded);
   char *text = cJSON_PrintUnformatted(j);
   if (text) printf("%s\n", text);
   cJSON_free(text);
   cJSON_Delete(j);
 }
 
-static int run_bench(const bench_opts *o, suri_model *m) {
+static int run_bench(bench_opts *o, suri_model *m) {
   pool p = {0};
   suri_optim *opt = NULL;
   suri_real *out = NULL;
@@ -216,6 +220,7 @@ static int run_bench(const bench_opts *o, suri_model *m) {
     suri_optim_kind_parse(o->optim, &k); /* validated by parse() */
     opt = suri_optim_new(k, suri_model_param_count(m), NULL);
     if (!opt) st = SURI_ERR_NOMEM;
+    else o->folded = !o->no_fold && suri_train_step_folds(opt, SURI_LR_DEFAULT);
   }
   if (!st && o->infer) {
     out = suri_alloc((size_t)(o->batch * s->width[s->n_widths - 1]) * sizeof(suri_real));

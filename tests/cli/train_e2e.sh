@@ -186,4 +186,14 @@ CHECKS=$((CHECKS + 1))
 cmp -s "$T/wait2/model.safetensors" "$T/waitA/model.safetensors" ||
   fail "the wait policy changed the model"
 
+# suri bench train says whether its steps folded the SGD update into backward: plain sgd does,
+# --no-fold and the other optimizers do not.
+B=(bench train --model mlp:20-10-3 --batch 4 --steps 3 --warmup 1 --threads 1)
+expect 0 "$S" "${B[@]}"
+has "$T/out" '"folded":true' "bench train with sgd folds"
+expect 0 "$S" "${B[@]}" --no-fold
+has "$T/out" '"folded":false' "bench train --no-fold"
+expect 0 "$S" "${B[@]}" --optim adam
+has "$T/out" '"folded":false' "bench train with adam does not fold"
+
 finish

@@ -127,5 +127,7 @@ expect_msg 2 "invalid value '-1' for --warmup" "$S" bench train --warmup -1
 expect_msg 2 "unknown optimizer 'lbfgs' for --optim" "$S" bench train --optim lbfgs
 expect_msg 2 "invalid value 'mlp:' for --model" "$S" bench train --model mlp:
 expect_msg 2 "unknown option '--bogus'" "$S" bench infer --bogus
+expect_msg 2 "--no-fold applies to 'suri bench train' only" "$S" bench infer --no-fold
+expect_msg 2 "--optim applies to 'suri bench train' only" "$S" bench infer --optim adam
 
 finish
