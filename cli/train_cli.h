@@ -50,6 +50,13 @@ typedef struct train_opts {
 
 /* Writes o as DIR/config.json (atomic). Returns CLI_OK or CLI_FAIL (message printed). */
 int train_config_write(const train_opts *o, const char *dir);
+/* The config.json of every trainer (train_config.c, train_mfld_config.c): the file's name in
+ * DIR; writing j there atomically (j is freed); reading it (at most 1 MiB, *data freed by the
+ * caller with suri_free; CLI_FAIL naming the file and DIR). */
+struct cJSON;
+void train_config_path(const char *dir, char *path, size_t n);
+int train_config_save(const char *dir, struct cJSON *j);
+int train_config_load(const char *dir, char *path, size_t path_n, void **data, size_t *n);
 /* Reads DIR/config.json into o (every run setting; quiet/json/resume untouched).
  * Returns CLI_OK or CLI_FAIL naming the file and the bad key. */
 int train_config_read(const char *dir, train_opts *o);

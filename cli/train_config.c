@@ -76,13 +76,27 @@ int train_is_sampler(const char *optim) {
   return optim && (strcmp(optim, "asgd") == 0 || suri_langevin_kind_parse(optim, &k) == SURI_OK);
 }
 
-int train_config_write(const train_opts *o, const char *dir) {
+void train_config_path(const char *dir, char *path, size_t n) {
+  snprintf(path, n, "%s/%s", dir, CONFIG_NAME);
+}
+
+int train_config_save(const char *dir, cJSON *j) {
   char path[TRAIN_PATH_MAX + 16];
-  snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
-  cJSON *j = config_json(o);
+  train_config_path(dir, path, sizeof path);
   int rc = cli_write_json(path, j);
   cJSON_Delete(j);
   return rc;
+}
+
+int train_config_load(const char *dir, char *path, size_t path_n, void **data, size_t *n) {
+  train_config_path(dir, path, path_n);
+  suri_status st = suri_read_file(path, (size_t)1 << 20, data, n);
+  if (st) return cli_fail(st, "cannot read %s (is %s a 'suri train' output directory?)", path, dir);
+  return CLI_OK;
+}
+
+int train_config_write(const train_opts *o, const char *dir) {
+  return train_config_save(dir, config_json(o));
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -219,11 +233,9 @@ int train_config_parse(const char *text, size_t n, const char *path, train_opts 
 
 int train_config_read(const char *dir, train_opts *o) {
   char path[TRAIN_PATH_MAX + 16];
-  snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
   void *data = NULL;
   size_t n = 0;
-  suri_status st = suri_read_file(path, (size_t)1 << 20, &data, &n);
-  if (st) return cli_fail(st, "cannot read %s (is %s a 'suri train' output directory?)", path, dir);
+  if (train_config_load(dir, path, sizeof path, &data, &n)) return CLI_FAIL;
   int rc = train_config_parse(data, n, path, o);
   suri_free(data);
   return rc;
@@ -231,7 +243,7 @@ int train_config_read(const char *dir, train_opts *o) {
 
 int train_config_peek_optim(const char *dir, char *buf, size_t n) {
   char path[TRAIN_PATH_MAX + 16];
-  snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
+  train_config_path(dir, path, sizeof path);
   void *data = NULL;
   size_t len = 0;
   if (suri_read_file(path, (size_t)1 << 20, &data, &len)) return CLI_FAIL;

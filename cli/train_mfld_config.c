@@ -13,7 +13,6 @@
 #include "suri/io.h"
 #include "train_mfld.h"
 
-#define CONFIG_NAME "config.json"
 
 /* The numeric fields, by JSON key, with their place in the options. */
 enum { F_I64, F_DBL, F_INT, F_U64 };
@@ -90,12 +89,7 @@ static cJSON *config_json(const mfld_opts *o) {
 }
 
 int mfld_config_write(const mfld_opts *o, const char *dir) {
-  char path[TRAIN_PATH_MAX + 16];
-  snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
-  cJSON *j = config_json(o);
-  int rc = cli_write_json(path, j);
-  cJSON_Delete(j);
-  return rc;
+  return train_config_save(dir, config_json(o));
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -163,11 +157,9 @@ int mfld_config_parse(const char *text, size_t n, const char *path, mfld_opts *o
 
 int mfld_config_read(const char *dir, mfld_opts *o) {
   char path[TRAIN_PATH_MAX + 16];
-  snprintf(path, sizeof path, "%s/%s", dir, CONFIG_NAME);
   void *data = NULL;
   size_t n = 0;
-  suri_status st = suri_read_file(path, (size_t)1 << 20, &data, &n);
-  if (st) return cli_fail(st, "cannot read %s (is %s a 'suri train' output directory?)", path, dir);
+  if (train_config_load(dir, path, sizeof path, &data, &n)) return CLI_FAIL;
   int rc = mfld_config_parse(data, n, path, o);
   suri_free(data);
   return rc;
